@@ -1,0 +1,94 @@
+"""Build a run's configuration: schema <- configs/base.yaml <- configs/experiment/<name>.yaml <- command line.
+
+The command line is a list of dotted ``key=value`` pairs (the form W&B sweeps pass with
+``${args_no_hyphens}``); ``experiment=<name>`` picks the preset. Any problem - an unknown key, a value of
+the wrong type, an unknown preset or choice - raises :class:`ConfigError` with a one-line message.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from configs.schema import Config
+
+CONFIG_DIR = Path(__file__).resolve().parent
+EXPERIMENT_DIR = CONFIG_DIR / "experiment"
+
+MODEL_NAMES = ("informative_ot", "sinkhorn", "infogan")
+DATA_NAMES = ("gaussians", "dsprites", "digits", "mnist")
+CRITIC_KINDS = ("identity", "mlp", "conv")
+LOGGER_MODES = (None, "offline", "online", "disabled")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message is one line and names the key."""
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in EXPERIMENT_DIR.glob("*.yaml"))
+
+
+def _one_line(error: OmegaConfBaseException) -> str:
+    message = str(error).strip().splitlines()[0]
+    key = getattr(error, "full_key", None)
+    return f"{key}: {message}" if key and key not in message else message
+
+
+def load_config(overrides: list[str] | None = None) -> DictConfig:
+    """The merged, validated configuration for command-line ``overrides`` such as ``["model.lr=1e-3"]``."""
+    overrides = list(overrides or [])
+    for item in overrides:
+        if "=" not in item or item.startswith("-"):
+            raise ConfigError(f"cannot read argument {item!r}: write key=value, e.g. trainer.max_steps=100")
+    try:
+        cli = OmegaConf.from_dotlist(overrides)
+        cfg = OmegaConf.structured(Config)
+        cfg = OmegaConf.merge(cfg, OmegaConf.load(CONFIG_DIR / "base.yaml"))
+        experiment = cli.get("experiment", cfg.experiment)
+        if experiment is not None:
+            preset = EXPERIMENT_DIR / f"{experiment}.yaml"
+            if not preset.exists():
+                raise ConfigError(f"experiment={experiment}: no such preset; choose one of {', '.join(presets())}")
+            cfg = OmegaConf.merge(cfg, OmegaConf.load(preset))
+        cfg = OmegaConf.merge(cfg, cli)
+    except OmegaConfBaseException as error:
+        raise ConfigError(_one_line(error)) from None
+    validate(cfg)
+    if cfg.model.name == "sinkhorn":
+        cfg.model.info_weight = 0.0  # the baseline is the same model without the regularization
+    return cfg
+
+
+def _choice(cfg: DictConfig, key: str, choices: tuple) -> None:
+    value = OmegaConf.select(cfg, key)
+    if value not in choices:
+        shown = ", ".join(str(c) for c in choices if c is not None)
+        raise ConfigError(f"{key}={value}: must be one of {shown}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Checks the schema's types cannot express: choices and ranges."""
+    _choice(cfg, "model.name", MODEL_NAMES)
+    _choice(cfg, "data.name", DATA_NAMES)
+    _choice(cfg, "model.critic.kind", CRITIC_KINDS)
+    _choice(cfg, "model.generator.kind", ("mlp", "conv"))
+    _choice(cfg, "logger.mode", LOGGER_MODES)
+    checks = [
+        ("model.ot.blur", cfg.model.ot.blur > 0, "must be > 0"),
+        ("model.ot.scaling", 0 < cfg.model.ot.scaling < 1, "must be in (0, 1); 0.7-0.9 is the useful range"),
+        ("model.info_weight", cfg.model.info_weight >= 0, "must be >= 0"),
+        ("model.n_critic", cfg.model.n_critic >= 1, "must be >= 1"),
+        ("model.lr_decay_start", 0 <= cfg.model.lr_decay_start <= 1, "must be in [0, 1]"),
+        ("data.batch_size", cfg.data.batch_size >= 2, "must be >= 2"),
+        ("trainer.max_steps", cfg.trainer.max_steps >= 1, "must be >= 1"),
+    ]
+    for key, ok, requirement in checks:
+        if not ok:
+            raise ConfigError(f"{key}={OmegaConf.select(cfg, key)}: {requirement}")
+
+
+def to_plain(cfg: DictConfig) -> dict:
+    """The resolved configuration as plain Python containers (what loggers and checkpoints store)."""
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]

@@ -1,0 +1,177 @@
+"""The configuration schema: every key a run reads, its type, its default and what it means.
+
+OmegaConf checks YAML files and command-line overrides against these dataclasses, so an unknown key
+or a value of the wrong type fails before training with a message naming the key. Defaults here are
+neutral; `configs/base.yaml` and the presets in `configs/experiment/` set the values runs use.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+
+@dataclass
+class GaussiansConfig:
+    mixture: str = "grid"  # grid: 25 modes on {-2..2}^2 | ring: 8 modes on a circle of radius 2
+    std: float = 0.05  # standard deviation of every mode
+    num_samples: int = 100_000  # size of the training set, drawn once from `seed`
+
+
+@dataclass
+class DSpritesConfig:
+    resolution: int = 32  # image side, a power of two in 8..64 (64 is the original dSprites)
+    # Subsets of factor values as indices into the full grid (3 shapes, 6 scales, 40 orientations,
+    # 32 x 32 positions); null keeps every value. Example: orientation=[0,10,20,30].
+    shape: Optional[List[int]] = None
+    scale: Optional[List[int]] = None
+    orientation: Optional[List[int]] = None
+    position_x: Optional[List[int]] = None
+    position_y: Optional[List[int]] = None
+
+
+@dataclass
+class DataConfig:
+    name: str = "gaussians"  # gaussians | dsprites | digits | mnist
+    path: Optional[str] = None  # dsprites: the official .npz (else procedural); mnist: folder of IDX files
+    batch_size: int = 256  # real samples per batch; the generator draws as many latents
+    num_workers: int = 0  # DataLoader worker processes
+    gaussians: GaussiansConfig = field(default_factory=GaussiansConfig)
+    dsprites: DSpritesConfig = field(default_factory=DSpritesConfig)
+
+
+@dataclass
+class LatentConfig:
+    categorical: List[int] = field(default_factory=lambda: [10])  # one code per entry, with that many values
+    continuous: int = 0  # number of continuous codes, uniform on [-1, 1]
+    noise: int = 2  # number of standard Gaussian noise dimensions
+
+
+@dataclass
+class OptimizerConfig:
+    lr: float = 1e-3  # Adam learning rate
+    betas: List[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam betas
+
+
+@dataclass
+class GeneratorConfig:
+    kind: str = "mlp"  # mlp (2D data) | conv (DCGAN-style, images)
+    hidden: int = 256  # mlp: width; conv: channels of the last upsampling block
+    layers: int = 3  # mlp: hidden layers (ignored by conv)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+
+
+@dataclass
+class CriticConfig:
+    # identity: OT cost in data space (2D data, no critic to train) | mlp | conv (images).
+    # The learned critic is a feature map phi(x) in R^features projected onto the unit sphere, which
+    # keeps features bounded (costs in [0, 2]) so that the blur keeps a fixed meaning.
+    kind: str = "mlp"
+    hidden: int = 256  # mlp: width; conv: channels of the first downsampling block
+    layers: int = 3  # mlp: hidden layers (ignored by conv)
+    features: int = 64  # d, the dimension of phi(x)
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=2e-4))
+
+
+@dataclass
+class CodeModelConfig:
+    # Q(c | y), the amortized plan posterior (PAPER.md eq. 5, section 6). Its own network with the
+    # critic's architecture (an MLP on data when the critic is the identity); InfoGAN uses a head on
+    # its discriminator trunk instead.
+    hidden: int = 256
+    layers: int = 3
+    continuous_std: float = 0.5  # s of the Gaussian Q(c | y) = N(mu(y), s^2) for continuous codes
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+
+
+@dataclass
+class OTConfig:
+    blur: float = 0.3  # sqrt(eps): transport below this length scale is smoothed (see lightning_modules/ot.py)
+    scaling: float = 0.8  # eps-scaling ratio, 0.7-0.9: closer to 1 is more accurate and slower
+    diameter: Optional[float] = None  # largest distance, start of eps-scaling; null measures each batch
+    extra_iterations: int = 0  # Sinkhorn iterations added at the final eps (tighter plan marginals)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "informative_ot"  # informative_ot | sinkhorn (= informative_ot with info_weight 0) | infogan
+    info_weight: float = 8.0  # lam / eps of PAPER.md eq. 3; 0 is the plain Sinkhorn GAN
+    n_critic: int = 1  # critic (discriminator) updates per generator update
+    lr_decay_start: float = 0.5  # fraction of max_steps after which generator/critic lr decay linearly to 0 (1 = none)
+    infogan_lambda: float = 1.0  # infogan: weight of the mutual-information bound
+    latent: LatentConfig = field(default_factory=LatentConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
+    code_model: CodeModelConfig = field(default_factory=CodeModelConfig)
+    ot: OTConfig = field(default_factory=OTConfig)
+
+
+@dataclass
+class TrainerConfig:
+    """Passed to `pytorch_lightning.Trainer` (except `max_steps`, see below)."""
+
+    # Training iterations: one generator update each, after n_critic critic updates. (Lightning's own
+    # max_steps counts every optimizer step under manual optimization; train.py converts.)
+    max_steps: int = 3000
+    accelerator: str = "auto"  # cpu | gpu | auto
+    devices: str = "1"  # number of devices, or "auto", or a list such as "[0,1]"
+    strategy: str = "auto"  # auto | ddp | ...
+    num_nodes: int = 1
+    precision: str = "32-true"  # the Sinkhorn loop needs full precision
+    deterministic: bool = False  # torch deterministic algorithms (for exact reproducibility)
+    log_every_n_steps: int = 50
+    enable_progress_bar: bool = True
+    fast_dev_run: bool = False  # one iteration, no logging or checkpoints: a smoke test
+
+
+@dataclass
+class LoggerConfig:
+    # offline: W&B files under run_dir/wandb (default without WANDB_API_KEY) | online | disabled.
+    # null picks online when WANDB_API_KEY is set, else offline. A CSV log is always written too.
+    mode: Optional[str] = None
+    project: str = "informative-ot-gan"
+    entity: Optional[str] = None
+    name: Optional[str] = None  # run name; null uses the run folder's name
+    tags: List[str] = field(default_factory=list)
+
+
+@dataclass
+class TraversalConfig:
+    enabled: bool = True
+    every_n_steps: int = 1000  # also at the end of training
+    num_seeds: int = 4  # fixed latent draws per grid (rows of the same code dimension)
+    num_steps: int = 9  # columns for a continuous code
+    continuous_range: float = 2.0  # a continuous code sweeps [-range, range]
+    num_points: int = 2000  # 2D data: samples in the scatter plot
+
+
+@dataclass
+class MetricsConfig:
+    enabled: bool = True
+    every_n_steps: int = 1000  # also at the end of training
+    num_train: int = 2000  # samples for fitting score classifiers (disentanglement_lib uses 10,000)
+    num_test: int = 1000  # held-out samples (disentanglement_lib uses 5,000)
+    num_generated: int = 10000  # 2D mixtures: generated samples for modes / quality / purity
+
+
+@dataclass
+class CheckpointConfig:
+    every_n_steps: int = 500  # also at the end of training; always written to checkpoints/last.ckpt
+
+
+@dataclass
+class CallbacksConfig:
+    traversal: TraversalConfig = field(default_factory=TraversalConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+
+@dataclass
+class Config:
+    experiment: Optional[str] = None  # preset name from configs/experiment/, applied over base.yaml
+    seed: int = 0
+    run_dir: Optional[str] = None  # null: runs/<timestamp>
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)

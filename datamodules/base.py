@@ -1,0 +1,70 @@
+"""What every datamodule offers beyond Lightning's: its ground-truth factors, described as data.
+
+Metrics and traversals need no per-dataset code: they read `factor_names` / `factor_sizes`, draw
+factor values with `sample_factors`, and turn them into observations with
+`observations_from_factors` (the interface disentanglement_lib calls "ground-truth data").
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+class FactorDataModule(pl.LightningDataModule, ABC):
+    """A LightningDataModule whose samples are generated from discrete ground-truth factors.
+
+    Subclasses set `factor_names` and `factor_sizes` (one entry per factor, factor `k` takes the
+    values `0 .. factor_sizes[k] - 1`) and `observation_shape`, and implement the two samplers.
+    Observations are float tensors: points in R^2 for 2D data, images `(C, H, W)` in [0, 1].
+    """
+
+    factor_names: tuple[str, ...]
+    factor_sizes: tuple[int, ...]
+    observation_shape: tuple[int, ...]
+
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+
+    @abstractmethod
+    def sample_factors(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """`n` factor tuples drawn from the data distribution, a LongTensor `(n, num_factors)`."""
+
+    @abstractmethod
+    def observations_from_factors(self, factors: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One observation for each row of `factors` (`(n, num_factors)` LongTensor): `(n, *observation_shape)`.
+
+        Where several observations share the factor values (noise in a mixture, several images of
+        one digit), one is drawn with `generator`.
+        """
+
+    @abstractmethod
+    def train_dataset(self) -> Dataset:
+        """The map-style dataset of `(observation, factors)` pairs that training iterates over."""
+
+    def sample(self, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """An evaluation batch `(observations, factors)` of size `n`, reproducible from `seed`."""
+        generator = torch.Generator().manual_seed(seed)
+        factors = self.sample_factors(n, generator)
+        return self.observations_from_factors(factors, generator), factors
+
+    @property
+    def num_factors(self) -> int:
+        return len(self.factor_sizes)
+
+    def train_dataloader(self) -> DataLoader:
+        # A seeded sampler generator makes the data order part of the run's seed (and of its resume state).
+        return DataLoader(
+            self.train_dataset(),
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            generator=torch.Generator().manual_seed(self.seed),
+        )

@@ -1,0 +1,83 @@
+r"""The code model Q(c | y): the encoder that says which code an observation carries.
+
+For the informative OT GAN, Q is the amortized plan posterior of PAPER.md eq. (5) / section 6, fitted
+by the plan-weighted cross-entropy; its log-likelihoods perturb the ground cost (eq. 6). For InfoGAN, Q is
+the head on the discriminator trunk that bounds the mutual information. Both use :class:`CodeHead`, so
+the two encoders have the same form:
+
+* categorical code k: a softmax over its values;
+* continuous codes: a Gaussian :math:`N(\mu(y), s^2)` with fixed ``s`` (``model.code_model.continuous_std``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from lightning_modules.latent import LatentBatch, LatentSpec
+
+
+@dataclass
+class CodePosterior:
+    """Q(. | y_j) for a batch of M observations."""
+
+    log_probs: list[Tensor]  # per categorical code, (M, K_k) log-probabilities
+    means: Tensor  # (M, number of continuous codes)
+    std: float
+
+    def _gaussian_log_density(self, residual: Tensor) -> Tensor:
+        return (-residual.pow(2) / (2 * self.std**2) - math.log(self.std * math.sqrt(2 * math.pi))).sum(-1)
+
+    def log_likelihood_matrix(self, latent: LatentBatch) -> Tensor:
+        r""":math:`\log Q(c_i \mid y_j)` for every latent sample i and observation j, ``(N, M)``."""
+        total = self._gaussian_log_density(latent.continuous.unsqueeze(1) - self.means.unsqueeze(0))
+        for k, log_probs in enumerate(self.log_probs):
+            total = total + log_probs.T[latent.categorical[:, k]]
+        return total
+
+    def log_likelihood(self, latent: LatentBatch) -> Tensor:
+        r""":math:`\log Q(c_i \mid y_i)` for paired samples (InfoGAN's ``y_i = G(z_i)``), ``(N,)``."""
+        total = self._gaussian_log_density(latent.continuous - self.means)
+        for k, log_probs in enumerate(self.log_probs):
+            total = total + log_probs.gather(1, latent.categorical[:, k : k + 1]).squeeze(1)
+        return total
+
+    def encode(self) -> Tensor:
+        """The code each observation is assigned: most likely categorical values, then continuous means."""
+        categorical = [log_probs.argmax(1, keepdim=True).float() for log_probs in self.log_probs]
+        return torch.cat(categorical + [self.means], dim=1)
+
+
+class CodeHead(nn.Module):
+    """A linear map from features to the parameters of Q(c | y)."""
+
+    def __init__(self, in_dim: int, spec: LatentSpec, continuous_std: float) -> None:
+        super().__init__()
+        if continuous_std <= 0:
+            raise ValueError(f"model.code_model.continuous_std must be > 0, got {continuous_std}")
+        self.sizes = spec.categorical_sizes
+        self.std = continuous_std
+        self.linear = nn.Linear(in_dim, sum(self.sizes) + spec.num_continuous)
+
+    def forward(self, features: Tensor) -> CodePosterior:
+        params = self.linear(features)
+        logits = params[:, : sum(self.sizes)].split(list(self.sizes), dim=1) if self.sizes else ()
+        return CodePosterior(
+            log_probs=[torch.log_softmax(chunk, dim=1) for chunk in logits],
+            means=params[:, sum(self.sizes):],
+            std=self.std,
+        )
+
+
+class CodeModel(nn.Module):
+    """Q(c | y) as its own network: a trunk (the critic's architecture) and a :class:`CodeHead`."""
+
+    def __init__(self, trunk: nn.Module, spec: LatentSpec, continuous_std: float) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.head = CodeHead(trunk.out_dim, spec, continuous_std)
+
+    def forward(self, y: Tensor) -> CodePosterior:
+        return self.head(self.trunk(y))

@@ -1,0 +1,81 @@
+r"""InfoGAN (Chen et al. 2016), the baseline, on the framework's networks (PAPER.md section 8).
+
+The discriminator is the critic's trunk with two heads: a real/fake logit and the code head Q (the same
+:class:`~lightning_modules.code_model.CodeHead` the informative OT GAN uses). Losses:
+
+.. math::
+    L_D = -\mathbb{E}\log D(y) - \mathbb{E}\log(1 - D(G(z))) + \lambda L_I, \qquad
+    L_G = -\mathbb{E}\log D(G(z)) + \lambda L_I, \qquad
+    L_I = -\mathbb{E}_{c, n} \log Q(c \mid G(c, n)),
+
+the non-saturating GAN loss plus the variational lower bound on I(c; G(c, n)): cross-entropy for
+categorical codes, Gaussian negative log-likelihood (fixed std) for continuous ones. With
+``model.critic.kind=identity`` (a data-space cost for the OT models) the discriminator is an MLP.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lightning_modules.base import LatentGAN, frozen
+from lightning_modules.code_model import CodeHead, CodePosterior
+from lightning_modules.networks import build_trunk
+
+
+class InfoGAN(LatentGAN):
+    def __init__(self, model: dict[str, Any], observation_shape: tuple[int, ...], seed: int = 0) -> None:
+        super().__init__(model, observation_shape, seed)
+        critic = model["critic"]
+        kind = "mlp" if critic["kind"] == "identity" else critic["kind"]
+        self.trunk = build_trunk(kind, self.observation_shape, critic["hidden"], critic["layers"])
+        self.real_fake_head = nn.Linear(self.trunk.out_dim, 1)
+        self.code_head = CodeHead(self.trunk.out_dim, self.latent_spec, model["code_model"]["continuous_std"])
+        self.info_lambda = float(model["infogan_lambda"])
+        self.n_critic = int(model["n_critic"])
+
+    @property
+    def optimizer_steps_per_iteration(self) -> int:
+        return 1 + self.n_critic
+
+    def discriminator_parameters(self):
+        return [*self.trunk.parameters(), *self.real_fake_head.parameters(), *self.code_head.parameters()]
+
+    def configure_optimizers(self):
+        optimizers = [
+            self.adam(self.generator.parameters(), self.cfg["generator"]["optimizer"]),
+            self.adam(self.discriminator_parameters(), self.cfg["critic"]["optimizer"]),
+        ]
+        return optimizers, [self.decay_schedule(o) for o in optimizers]
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real, _ = batch
+        opt_generator, opt_discriminator = self.optimizers()
+
+        for _ in range(self.n_critic):
+            latent = self.sample_latent(real.shape[0])
+            fake = self.generate(latent).detach()
+            h_real, h_fake = self.trunk(real), self.trunk(fake)
+            gan_loss = F.softplus(-self.real_fake_head(h_real)).mean() + F.softplus(self.real_fake_head(h_fake)).mean()
+            info_loss = -self.code_head(h_fake).log_likelihood(latent).mean()
+            opt_discriminator.zero_grad()
+            self.manual_backward(gan_loss + self.info_lambda * info_loss)
+            opt_discriminator.step()
+
+        latent = self.sample_latent(real.shape[0])
+        with frozen(self.trunk, self.real_fake_head, self.code_head):
+            h_fake = self.trunk(self.generate(latent))
+            generator_loss = F.softplus(-self.real_fake_head(h_fake)).mean()
+            info_loss = -self.code_head(h_fake).log_likelihood(latent).mean()
+        opt_generator.zero_grad()
+        self.manual_backward(generator_loss + self.info_lambda * info_loss)
+        opt_generator.step()
+        self.step_schedules()
+
+        self.log("train/discriminator_loss", gan_loss.detach())
+        self.log("train/generator_loss", generator_loss.detach(), prog_bar=True)
+        self.log("train/code_nll", info_loss.detach(), prog_bar=True)
+
+    def code_posterior(self, x: Tensor) -> CodePosterior:
+        return self.code_head(self.trunk(x))

@@ -1,0 +1,35 @@
+"""Disentanglement scores with disentanglement_lib's definitions and defaults (Locatello et al. 2019).
+
+One metric per module, each a torchmetrics `Metric` plus a functional twin: MIG (`mig`), FactorVAE score
+(`factor_vae`), BetaVAE score (`beta_vae`), DCI (`dci`), SAP (`sap`). `evaluate_disentanglement` computes
+them all for an encoder on ground-truth data.
+"""
+from metrics.beta_vae import BetaVAEScore, beta_vae_features, beta_vae_score
+from metrics.dci import DCI, dci, dci_completeness, dci_disentanglement
+from metrics.evaluate import SCORE_NAMES, evaluate_disentanglement
+from metrics.factor_vae import FactorVAEScore, factor_vae_score, factor_vae_votes, global_code_variances
+from metrics.ground_truth import GroundTruthData, sample_codes
+from metrics.mig import MutualInfoGap, mutual_info_gap
+from metrics.sap import SAPScore, sap_score
+
+__all__ = [
+    "SCORE_NAMES",
+    "BetaVAEScore",
+    "DCI",
+    "FactorVAEScore",
+    "GroundTruthData",
+    "MutualInfoGap",
+    "SAPScore",
+    "beta_vae_features",
+    "beta_vae_score",
+    "dci",
+    "dci_completeness",
+    "dci_disentanglement",
+    "evaluate_disentanglement",
+    "factor_vae_score",
+    "factor_vae_votes",
+    "global_code_variances",
+    "mutual_info_gap",
+    "sample_codes",
+    "sap_score",
+]

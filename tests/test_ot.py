@@ -1,0 +1,165 @@
+"""The OT math of lightning_modules/ot.py against geomloss, closed forms and independent solvers
+(PAPER.md section 7)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from geomloss import SamplesLoss
+from scipy.optimize import minimize
+
+from lightning_modules.ot import (
+    code_mutual_information,
+    code_posterior,
+    informative_sinkhorn_divergence,
+    regularized_objective,
+    squared_euclidean_cost,
+)
+
+
+def matrix_scaling_sinkhorn(cost: np.ndarray, eps: float, iterations: int = 20000) -> np.ndarray:
+    """Textbook Sinkhorn (Cuturi 2013) in float64 with uniform marginals: an independent solver."""
+    n, m = cost.shape
+    a, b = np.full(n, 1 / n), np.full(m, 1 / m)
+    kernel = np.exp(-(cost - cost.min()) / eps)
+    u, v = np.ones(n), np.ones(m)
+    for _ in range(iterations):
+        u = a / (kernel @ v)
+        v = b / (kernel.T @ u)
+    return u[:, None] * kernel * v[None, :]
+
+
+def entropic_value(plan: np.ndarray, cost: np.ndarray, eps: float) -> float:
+    n, m = plan.shape
+    return float((plan * cost).sum() + eps * (plan * np.log(plan * n * m)).sum())
+
+
+@pytest.mark.parametrize("n,m,d,blur,scaling", [(50, 40, 2, 0.3, 0.8), (64, 64, 16, 0.5, 0.9), (20, 30, 5, 1.0, 0.7)])
+def test_plain_case_equals_geomloss_value_and_gradient(n, m, d, blur, scaling):
+    gen = torch.Generator().manual_seed(n)
+    x = torch.randn(n, d, generator=gen, requires_grad=True)
+    y = (torch.randn(m, d, generator=gen) + 0.5).requires_grad_()
+    reference = SamplesLoss("sinkhorn", p=2, blur=blur, scaling=scaling, debias=True)(x, y)
+    ref_grads = torch.autograd.grad(reference, [x, y])
+    ours = informative_sinkhorn_divergence(x, y, pmi=torch.randn(n, m, generator=gen), info_weight=0.0,
+                                           blur=blur, scaling=scaling)
+    grads = torch.autograd.grad(ours.divergence, [x, y])
+    assert ours.divergence.item() == pytest.approx(reference.item(), abs=1e-5)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-4)
+
+
+def test_divergence_of_a_measure_with_itself_is_zero_and_positive_otherwise():
+    x = torch.randn(30, 2, generator=torch.Generator().manual_seed(0))
+    assert informative_sinkhorn_divergence(x, x.clone(), blur=0.3).divergence.item() == pytest.approx(0, abs=1e-6)
+    assert informative_sinkhorn_divergence(x, x + 1.0, blur=0.3).divergence.item() > 0.3
+
+
+def test_plan_marginals_and_brute_force_solution_with_perturbed_cost():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 2, generator=gen, dtype=torch.float64)
+    y = torch.randn(5, 2, generator=gen, dtype=torch.float64)
+    pmi = torch.randn(6, 5, generator=gen, dtype=torch.float64)
+    blur, weight = 0.7, 2.0
+    result = informative_sinkhorn_divergence(x, y, pmi, weight, blur=blur, scaling=0.8, extra_iterations=500)
+    plan = result.plan.numpy()
+    np.testing.assert_allclose(plan.sum(1), np.full(6, 1 / 6), rtol=1e-8)
+    np.testing.assert_allclose(plan.sum(0), np.full(5, 1 / 5), rtol=1e-8)
+    perturbed = (squared_euclidean_cost(x, y) - weight * blur**2 * pmi).numpy()
+    np.testing.assert_allclose(plan, matrix_scaling_sinkhorn(perturbed, blur**2), atol=1e-10)
+
+
+def test_perturbation_moves_mass_towards_informative_pairs():
+    """Eq. (6): a positive pmi makes a pair cheaper, so the plan puts more mass on it."""
+    gen = torch.Generator().manual_seed(2)
+    x, y = torch.randn(8, 2, generator=gen), torch.randn(8, 2, generator=gen)
+    pmi = torch.zeros(8, 8)
+    pmi[0, 3] = 1.0
+    plain = informative_sinkhorn_divergence(x, y, pmi, 0.0, blur=0.5, extra_iterations=200).plan
+    perturbed = informative_sinkhorn_divergence(x, y, pmi, 4.0, blur=0.5, extra_iterations=200).plan
+    assert perturbed[0, 3] > 2 * plain[0, 3]
+
+
+def _dual_value(f, g, cost, eps):
+    """Dual objective (7) with uniform weights."""
+    n, m = cost.shape
+    kernel_term = (torch.exp((f[:, None] + g[None, :] - cost) / eps) - 1).sum() / (n * m)
+    return f.mean() + g.mean() - eps * kernel_term
+
+
+def _alternate(x, y, codes, k, eps, lam, rounds):
+    """Alternating minimization of (3): Q <- plan posterior (eq. 5), then Sinkhorn with the perturbed cost (6)."""
+    cost = squared_euclidean_cost(x, y)
+    posterior = torch.full((k, y.shape[0]), 1.0 / k, dtype=x.dtype)
+    objectives, result, pmi = [], None, None
+    for _ in range(rounds):
+        pmi = posterior.log()[codes] - math.log(1.0 / k)
+        result = informative_sinkhorn_divergence(x, y, pmi, lam / eps, blur=math.sqrt(eps), extra_iterations=400)
+        posterior = code_posterior(result.plan, codes, k)
+        objectives.append(regularized_objective(result.plan, cost, eps, lam, codes, k).item())
+    return result, pmi, objectives
+
+
+def test_primal_and_dual_forms_agree_and_alternation_never_increases_objective():
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(8, 2, generator=gen, dtype=torch.float64)
+    y = torch.randn(8, 2, generator=gen, dtype=torch.float64)
+    codes = torch.arange(8) % 2
+    eps, lam = 0.5, 0.4
+    result, pmi, objectives = _alternate(x, y, codes, 2, eps, lam, rounds=30)
+    assert all(later <= earlier + 1e-9 for earlier, later in zip(objectives, objectives[1:]))
+    assert objectives[-1] < objectives[0] - 1e-3  # the regularization did something
+    # Strong duality for the perturbed problem (6)-(7): dual value = primal value at the recovered plan.
+    perturbed = squared_euclidean_cost(x, y) - lam * pmi
+    f, g = result.potentials.f.detach(), result.potentials.g.detach()
+    plan = result.plan
+    primal = (perturbed * plan).sum() + eps * (plan * (plan * 64).log()).sum()
+    assert _dual_value(f, g, perturbed, eps).item() == pytest.approx(primal.item(), abs=1e-8)
+    # At the fixed point (Q = the plan's posterior), the perturbed problem's value is objective (3).
+    assert primal.item() == pytest.approx(objectives[-1], abs=1e-6)
+
+
+def test_regularized_problem_matches_direct_minimization():
+    """lam < eps keeps (3) convex: its minimum over plans (scipy, SLSQP) equals the alternating solution."""
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(4, 2, generator=gen, dtype=torch.float64)
+    y = torch.randn(4, 2, generator=gen, dtype=torch.float64)
+    codes = torch.tensor([0, 1, 0, 1])
+    eps, lam = 0.5, 0.3
+    _, _, objectives = _alternate(x, y, codes, 2, eps, lam, rounds=40)
+    cost = squared_euclidean_cost(x, y)
+
+    def objective(flat):
+        plan = torch.tensor(np.clip(flat, 1e-12, None).reshape(4, 4))
+        return regularized_objective(plan, cost, eps, lam, codes, 2).item()
+
+    constraints = [{"type": "eq", "fun": lambda p, i=i: p.reshape(4, 4)[i].sum() - 0.25} for i in range(4)]
+    constraints += [{"type": "eq", "fun": lambda p, j=j: p.reshape(4, 4)[:, j].sum() - 0.25} for j in range(3)]
+    direct = minimize(objective, np.full(16, 1 / 16), method="SLSQP", bounds=[(1e-12, 1)] * 16,
+                      constraints=constraints, options={"ftol": 1e-12, "maxiter": 500})
+    assert direct.success
+    assert objectives[-1] == pytest.approx(direct.fun, abs=1e-6)
+
+
+def test_plan_weighted_cross_entropy_at_plan_posterior_recovers_mutual_information():
+    """Eq. (5): -sum pi log Q*(c_i|y_j) at Q* = P/b equals H(c) - I_pi(c; y), and any other Q is worse."""
+    gen = torch.Generator().manual_seed(5)
+    plan = torch.rand(12, 7, generator=gen, dtype=torch.float64)
+    plan /= plan.sum()
+    codes = torch.randint(3, (12,), generator=gen)
+    posterior = code_posterior(plan, codes, 3)
+    cross_entropy = -(plan * posterior.log()[codes]).sum()
+    code_marginal = torch.zeros(3, dtype=torch.float64).index_add_(0, codes, plan.sum(1))
+    entropy = -(code_marginal * code_marginal.log()).sum()
+    mutual_information = code_mutual_information(plan, codes, 3)
+    assert cross_entropy.item() == pytest.approx((entropy - mutual_information).item(), abs=1e-12)
+    assert 0 < mutual_information.item() < entropy.item()
+    other = torch.softmax(torch.randn(3, 7, generator=gen, dtype=torch.float64), 0)
+    assert -(plan * other.log()[codes]).sum() > cross_entropy
+
+
+def test_mutual_information_closed_forms():
+    independent = torch.full((4, 4), 1 / 16, dtype=torch.float64)
+    assert code_mutual_information(independent, torch.tensor([0, 0, 1, 1]), 2).item() == pytest.approx(0, abs=1e-12)
+    diagonal = torch.eye(4, dtype=torch.float64) / 4
+    assert code_mutual_information(diagonal, torch.tensor([0, 1, 2, 3]), 4).item() == pytest.approx(math.log(4))

@@ -1,0 +1,188 @@
+"""Train an informative GAN: ``python train.py [experiment=NAME] [key=value ...]``.
+
+``train(cfg)`` does the work and is what tests, sweeps and benchmarks call; ``main()`` only reads the
+command line. Every run writes, under ``run_dir``: ``config.yaml`` (resolved), ``checkpoints/last.ckpt``
+and ``summary.json`` (final value of every logged scalar, run time, iterations).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from configs.loading import ConfigError, load_config, presets, to_plain
+
+HELP = """\
+usage: python train.py [experiment=NAME] [key=value ...]
+
+Trains the model of the preset (default: gaussians) and writes config.yaml, summary.json and
+checkpoints/last.ckpt under run_dir (default runs/<timestamp>).
+
+presets (experiment=...): {presets}
+
+main keys (configs/schema.py documents all of them):
+  model.name             informative_ot | sinkhorn | infogan
+  model.info_weight      lam / eps of the structured regularization (0 = plain Sinkhorn GAN)
+  model.ot.blur          sqrt(eps), the entropic blur of the Sinkhorn divergence
+  model.latent.*         categorical=[K,...], continuous=N, noise=N
+  data.name              gaussians | dsprites | digits | mnist (data.path=... for files)
+  trainer.max_steps      training iterations (one generator update each)
+  trainer.devices / trainer.strategy / trainer.accelerator
+  logger.mode            offline | online | disabled
+  seed, run_dir
+
+example: python train.py experiment=dsprites model.info_weight=4 trainer.max_steps=500
+"""
+
+
+def _devices(value: str) -> Any:
+    """trainer.devices as Lightning wants it: an int, "auto", or a list of indices."""
+    value = str(value).strip()
+    if value.isdigit():
+        return int(value)
+    if value.startswith("["):
+        return [int(v) for v in value.strip("[]").split(",") if v.strip()]
+    return value
+
+
+def resolve_run_dir(cfg: DictConfig) -> Path:
+    if cfg.run_dir is None:
+        cfg.run_dir = str(Path("runs") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+    return Path(cfg.run_dir)
+
+
+def build_datamodule(cfg: DictConfig):
+    from datamodules import DATAMODULES
+
+    data = cfg.data
+    common = dict(batch_size=data.batch_size, num_workers=data.num_workers, seed=cfg.seed)
+    if data.name == "gaussians":
+        return DATAMODULES["gaussians"](**to_plain(data.gaussians), **common)
+    if data.name == "dsprites":
+        return DATAMODULES["dsprites"](path=data.path, **to_plain(data.dsprites), **common)
+    if data.name == "mnist":
+        return DATAMODULES["mnist"](path=data.path, **common)
+    return DATAMODULES[data.name](**common)
+
+
+def build_model(cfg: DictConfig, observation_shape: tuple[int, ...]):
+    from lightning_modules import MODELS
+
+    return MODELS[cfg.model.name](to_plain(cfg.model), observation_shape, cfg.seed)
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
+    from pytorch_lightning.loggers import CSVLogger, WandbLogger
+
+    loggers: list = [CSVLogger(save_dir=str(run_dir), name="", version="csv")]
+    mode = cfg.logger.mode or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    if mode != "disabled":
+        loggers.append(
+            WandbLogger(
+                project=cfg.logger.project,
+                entity=cfg.logger.entity,
+                name=cfg.logger.name or run_dir.name,
+                tags=list(cfg.logger.tags),
+                save_dir=str(run_dir),
+                mode=mode,
+            )
+        )
+    for logger in loggers:
+        logger.log_hyperparams(to_plain(cfg))
+    return loggers
+
+
+def build_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list:
+    from callbacks import build_callbacks as build
+
+    return build(cfg, run_dir, datamodule)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train one run of ``cfg`` (from :func:`configs.loading.load_config`); returns the summary."""
+    import pytorch_lightning as pl
+
+    run_dir = resolve_run_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    print(f"run folder: {run_dir}", flush=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    try:
+        datamodule = build_datamodule(cfg)
+        model = build_model(cfg, datamodule.observation_shape)
+    except ValueError as error:  # sizes that do not fit together (resolution, latent layout, ...)
+        raise ConfigError(str(error)) from error
+    strategy = cfg.trainer.strategy
+    if strategy == "ddp":
+        # The GAN's updates each use a subset of the parameters (the critic step leaves the generator
+        # without gradients and vice versa), which plain DDP rejects.
+        strategy = "ddp_find_unused_parameters_true"
+    trainer = pl.Trainer(
+        # Lightning counts every optimizer step under manual optimization; max_steps counts iterations.
+        max_steps=cfg.trainer.max_steps * model.optimizer_steps_per_iteration,
+        max_epochs=-1,
+        accelerator=cfg.trainer.accelerator,
+        devices=_devices(cfg.trainer.devices),
+        strategy=strategy,
+        num_nodes=cfg.trainer.num_nodes,
+        precision=cfg.trainer.precision,
+        deterministic=cfg.trainer.deterministic,
+        log_every_n_steps=cfg.trainer.log_every_n_steps,
+        enable_progress_bar=cfg.trainer.enable_progress_bar,
+        fast_dev_run=cfg.trainer.fast_dev_run,
+        default_root_dir=str(run_dir),
+        logger=build_loggers(cfg, run_dir),
+        callbacks=build_callbacks(cfg, run_dir, datamodule),
+        enable_checkpointing=False,  # callbacks/checkpoint.py writes checkpoints atomically
+    )
+    start = time.time()
+    trainer.fit(model, datamodule=datamodule)
+    elapsed = time.time() - start
+
+    summary: dict[str, Any] = {
+        key: float(value) for key, value in sorted(trainer.callback_metrics.items()) if value.numel() == 1
+    }
+    summary.update({
+        "time/seconds": elapsed,
+        "time/iterations_per_second": model.iteration / elapsed if elapsed > 0 else 0.0,
+        "iterations": model.iteration,
+        "optimizer_steps": trainer.global_step,
+    })
+    if trainer.is_global_zero:
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        for logger in trainer.loggers:
+            if hasattr(logger, "experiment") and logger.__class__.__name__ == "WandbLogger":
+                logger.experiment.summary.update(summary)
+        print(f"run folder: {run_dir}", flush=True)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(arg in ("-h", "--help", "help") for arg in argv):
+        print(HELP.format(presets=", ".join(presets())))
+        return 0
+    try:
+        cfg = load_config(argv)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from datamodules import MissingDataError
+
+    try:
+        train(cfg)
+    except (MissingDataError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
