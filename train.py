@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -77,10 +78,12 @@ def build_model(cfg: DictConfig, observation_shape: tuple[int, ...]):
     return MODELS[cfg.model.name](to_plain(cfg.model), observation_shape, cfg.seed)
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
+def build_loggers(cfg: DictConfig, run_dir: Path, start_iteration: int = 0) -> list:
     from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
-    loggers: list = [CSVLogger(save_dir=str(run_dir), name="", version="csv")]
+    # Lightning's CSV logger empties an existing folder: a resumed run logs to a folder of its own.
+    csv_folder = "csv" if start_iteration == 0 else f"csv-resumed-at-{start_iteration}"
+    loggers: list = [CSVLogger(save_dir=str(run_dir), name="", version=csv_folder)]
     mode = cfg.logger.mode or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
     if mode != "disabled":
         loggers.append(
@@ -91,6 +94,8 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
                 tags=list(cfg.logger.tags),
                 save_dir=str(run_dir),
                 mode=mode,
+                id=cfg.logger.run_id,
+                resume="allow",  # a resumed run continues the same W&B run
             )
         )
     for logger in loggers:
@@ -108,9 +113,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Train one run of ``cfg`` (from :func:`configs.loading.load_config`); returns the summary."""
     import pytorch_lightning as pl
 
+    from callbacks.checkpoint import read_checkpoint
+
     run_dir = resolve_run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     print(f"run folder: {run_dir}", flush=True)
+    if cfg.logger.run_id is None:
+        cfg.logger.run_id = uuid.uuid4().hex[:12]
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -119,6 +128,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         model = build_model(cfg, datamodule.observation_shape)
     except ValueError as error:  # sizes that do not fit together (resolution, latent layout, ...)
         raise ConfigError(str(error)) from error
+    if cfg.resume:
+        checkpoint = read_checkpoint(cfg.resume, model)
+        datamodule.start_iteration = checkpoint["global_step"] // model.optimizer_steps_per_iteration
+        print(f"resuming from {cfg.resume} at iteration {datamodule.start_iteration}", flush=True)
     strategy = cfg.trainer.strategy
     if strategy == "ddp":
         # The GAN's updates each use a subset of the parameters (the critic step leaves the generator
@@ -138,12 +151,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         enable_progress_bar=cfg.trainer.enable_progress_bar,
         fast_dev_run=cfg.trainer.fast_dev_run,
         default_root_dir=str(run_dir),
-        logger=build_loggers(cfg, run_dir),
+        logger=build_loggers(cfg, run_dir, datamodule.start_iteration),
         callbacks=build_callbacks(cfg, run_dir, datamodule),
         enable_checkpointing=False,  # callbacks/checkpoint.py writes checkpoints atomically
+        use_distributed_sampler=False,  # the datamodule's sampler shards batches by rank itself
     )
     start = time.time()
-    trainer.fit(model, datamodule=datamodule)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.resume)
     elapsed = time.time() - start
 
     summary: dict[str, Any] = {
@@ -156,7 +170,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "optimizer_steps": trainer.global_step,
     })
     if trainer.is_global_zero:
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        partial = run_dir / "summary.json.partial"
+        partial.write_text(json.dumps(summary, indent=2) + "\n")
+        os.replace(partial, run_dir / "summary.json")
         for logger in trainer.loggers:
             if hasattr(logger, "experiment") and logger.__class__.__name__ == "WandbLogger":
                 logger.experiment.summary.update(summary)
@@ -174,13 +190,24 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from callbacks import TrainingInterrupted
+    from callbacks.checkpoint import CheckpointError
     from datamodules import MissingDataError
+    from lightning_modules.base import DivergenceError
 
     try:
         train(cfg)
-    except (MissingDataError, ConfigError) as error:
+    except (MissingDataError, ConfigError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as stop:
+        print(f"{stop}\nresume with: python train.py resume={cfg.run_dir}", file=sys.stderr)
+        return 130 if stop.signal_name == "SIGINT" else 143
+    except DivergenceError as error:
+        last = Path(cfg.run_dir) / "checkpoints" / "last.ckpt"
+        kept = f"; the last checkpoint before it is kept: {last}" if last.exists() else ""
+        print(f"error: {error}{kept}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 
 
 class AtomicLastCheckpoint(pl.Callback):
@@ -28,8 +29,41 @@ class AtomicLastCheckpoint(pl.Callback):
         trainer.strategy.barrier("atomic-checkpoint")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        # While updates are being skipped for non-finite values, keep the checkpoint from before.
+        if pl_module.consecutive_skips > 0:
+            return
         if self.every_n_iterations > 0 and pl_module.iteration % self.every_n_iterations == 0:
             self.save(trainer)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.save(trainer)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message is one line and says what to do."""
+
+
+def read_checkpoint(path: str | Path, model: torch.nn.Module) -> dict:
+    """Load a checkpoint on the CPU and check that its weights fit ``model`` (names and shapes).
+
+    Raises :class:`CheckpointError` for an unreadable (e.g. truncated) file, a file that is not a
+    checkpoint of this project, or weights of another model configuration.
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises several types for damaged files
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"cannot read checkpoint {path} ({reason}); it may be truncated or not a checkpoint: "
+                              "use another checkpoint or start a new run") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path} is not a checkpoint of this project (no state_dict)")
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    found = {name: tuple(t.shape) for name, t in checkpoint["state_dict"].items()}
+    problems = [f"missing {n}" for n in expected if n not in found]
+    problems += [f"unexpected {n}" for n in found if n not in expected]
+    problems += [f"{n} has shape {found[n]} but the model expects {expected[n]}"
+                 for n in expected if n in found and found[n] != expected[n]]
+    if problems:
+        raise CheckpointError(f"checkpoint {path} does not fit the model of this configuration "
+                              f"({len(problems)} differences, first: {problems[0]}); was it written with another config?")
+    return checkpoint

@@ -36,6 +36,37 @@ def _one_line(error: OmegaConfBaseException) -> str:
     return f"{key}: {message}" if key and key not in message else message
 
 
+RESUMABLE_GROUPS = ("trainer.", "logger.", "callbacks.")
+
+
+def resolve_resume(path: str) -> tuple[Path, Path]:
+    """``(checkpoint, run folder)`` for ``resume=`` given a run folder or a checkpoint inside one."""
+    target = Path(path)
+    if target.is_dir():
+        checkpoint, run_dir = target / "checkpoints" / "last.ckpt", target
+    elif target.is_file():
+        checkpoint, run_dir = target, target.resolve().parent.parent
+    else:
+        raise ConfigError(f"resume={path}: no such run folder or checkpoint")
+    if not checkpoint.is_file():
+        raise ConfigError(f"resume={path}: no checkpoints/last.ckpt in this run folder (was it started?)")
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"resume={path}: {run_dir / 'config.yaml'} is missing; pass a checkpoint inside its run folder")
+    return checkpoint, run_dir
+
+
+def _resume_config(cli: DictConfig, overrides: list[str]) -> DictConfig:
+    checkpoint, run_dir = resolve_resume(str(cli.resume))
+    changed = [item.split("=", 1)[0] for item in overrides]
+    fixed = [key for key in changed if key != "resume" and not key.startswith(RESUMABLE_GROUPS)]
+    if fixed:
+        raise ConfigError(f"{fixed[0]}: a resumed run keeps its configuration; only trainer.*, logger.* and "
+                          "callbacks.* may change (start a new run to change the rest)")
+    cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml"), cli)
+    cfg.resume, cfg.run_dir = str(checkpoint), str(run_dir)
+    return cfg
+
+
 def load_config(overrides: list[str] | None = None) -> DictConfig:
     """The merged, validated configuration for command-line ``overrides`` such as ``["model.lr=1e-3"]``."""
     overrides = list(overrides or [])
@@ -44,6 +75,10 @@ def load_config(overrides: list[str] | None = None) -> DictConfig:
             raise ConfigError(f"cannot read argument {item!r}: write key=value, e.g. trainer.max_steps=100")
     try:
         cli = OmegaConf.from_dotlist(overrides)
+        if cli.get("resume") is not None:
+            cfg = _resume_config(cli, overrides)
+            validate(cfg)
+            return cfg
         cfg = OmegaConf.structured(Config)
         cfg = OmegaConf.merge(cfg, OmegaConf.load(CONFIG_DIR / "base.yaml"))
         experiment = cli.get("experiment", cfg.experiment)

@@ -98,6 +98,9 @@ class ModelConfig:
     n_critic: int = 1  # critic (discriminator) updates per generator update
     lr_decay_start: float = 0.5  # fraction of max_steps after which generator/critic lr decay linearly to 0 (1 = none)
     infogan_lambda: float = 1.0  # infogan: weight of the mutual-information bound
+    # A non-finite loss or gradient skips that iteration's update (counted as train/skipped_steps);
+    # this many consecutive skips stop the run, keeping the last checkpoint from before the divergence.
+    max_consecutive_skips: int = 10
     latent: LatentConfig = field(default_factory=LatentConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
@@ -131,6 +134,7 @@ class LoggerConfig:
     project: str = "informative-ot-gan"
     entity: Optional[str] = None
     name: Optional[str] = None  # run name; null uses the run folder's name
+    run_id: Optional[str] = None  # W&B run id; null draws one (saved in config.yaml, so a resume continues the run)
     tags: List[str] = field(default_factory=list)
 
 
@@ -170,6 +174,9 @@ class Config:
     experiment: Optional[str] = None  # preset name from configs/experiment/, applied over base.yaml
     seed: int = 0
     run_dir: Optional[str] = None  # null: runs/<timestamp>
+    # Continue a run: its folder or a checkpoint in it. The run's config.yaml is used; only trainer.*,
+    # logger.* and callbacks.* may be changed on the command line (e.g. a longer trainer.max_steps).
+    resume: Optional[str] = None
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

@@ -12,6 +12,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.sampling import ResumableShuffle
+
 
 class FactorDataModule(pl.LightningDataModule, ABC):
     """A LightningDataModule whose samples are generated from discrete ground-truth factors.
@@ -30,6 +32,7 @@ class FactorDataModule(pl.LightningDataModule, ABC):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.start_iteration = 0  # set by train.py when a run resumes
 
     @abstractmethod
     def sample_factors(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -58,13 +61,19 @@ class FactorDataModule(pl.LightningDataModule, ABC):
         return len(self.factor_sizes)
 
     def train_dataloader(self) -> DataLoader:
-        # A seeded sampler generator makes the data order part of the run's seed (and of its resume state).
+        """An endless loader whose batches depend only on (seed, iteration, rank): see datamodules/sampling.py.
+
+        Under DDP each rank reads its own block of every global batch, so the Trainer must not swap in
+        a DistributedSampler (train.py passes ``use_distributed_sampler=False``).
+        """
+        trainer = getattr(self, "trainer", None)
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        dataset = self.train_dataset()
+        sampler = ResumableShuffle(len(dataset), self.batch_size, self.seed, self.start_iteration, rank, world_size)
         return DataLoader(
-            self.train_dataset(),
+            dataset,
             batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=True,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            generator=torch.Generator().manual_seed(self.seed),
         )

@@ -6,6 +6,7 @@ from abc import abstractmethod
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
@@ -39,10 +40,14 @@ def linear_decay(start_fraction: float, total_iterations: int):
     return factor
 
 
+class DivergenceError(RuntimeError):
+    """Training produced non-finite losses or gradients for too many consecutive iterations."""
+
+
 class LatentGAN(pl.LightningModule):
     """Base of the models: a generator G(z) over a :class:`LatentSpec`, trained by manual optimization.
 
-    Subclasses implement ``training_step`` (critic updates then one generator update, all inside one
+    Subclasses implement ``train_iteration`` (critic updates then one generator update, all inside one
     call so ``fast_dev_run`` exercises every network), ``encode`` and the optimizers. One training step
     is one *iteration*; Lightning's ``global_step`` counts every optimizer step instead, hence
     :attr:`optimizer_steps_per_iteration`.
@@ -51,6 +56,10 @@ class LatentGAN(pl.LightningModule):
     def __init__(self, model: dict[str, Any], observation_shape: tuple[int, ...], seed: int = 0) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.max_consecutive_skips = int(model["max_consecutive_skips"])
+        self.skipped_steps = 0  # iterations whose updates were dropped for non-finite gradients
+        self.consecutive_skips = 0
+        self._iteration_skipped = False
         self.automatic_optimization = False
         self.cfg = model
         self.observation_shape = tuple(observation_shape)
@@ -62,12 +71,24 @@ class LatentGAN(pl.LightningModule):
         )
         self.seed = seed
         self.latent_rng = torch.Generator()
-        self.latent_rng.manual_seed(seed)
+
+    # ----- one training iteration ------------------------------------------------------------------
+    @abstractmethod
+    def train_iteration(self, real: Tensor) -> None:
+        """Critic updates then one generator update on a batch of real observations."""
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        # The noise of iteration t on rank r is a function of (seed, r, t): ranks draw different latents
+        # (seed_everything alone would give them the same stream) and a resumed run draws exactly what
+        # an uninterrupted one would have, with no generator state to checkpoint.
+        entropy = np.random.SeedSequence([self.seed, self.global_rank, self.iteration]).generate_state(2)
+        self.latent_rng.manual_seed(int(entropy[0]) << 32 | int(entropy[1]))
+        self._iteration_skipped = False
+        self.train_iteration(batch[0])
+        self.step_schedules()
+        self.count_skips()
 
     # ----- latent noise --------------------------------------------------------------------------
-    def setup(self, stage: str) -> None:
-        # seed_everything gives every rank the same stream: offset by rank so ranks draw different latents.
-        self.latent_rng.manual_seed(self.seed + 7919 * self.global_rank)
 
     def sample_latent(self, n: int) -> LatentBatch:
         return self.latent_spec.sample(n, self.latent_rng).to(self.device)
@@ -76,17 +97,42 @@ class LatentGAN(pl.LightningModule):
         """G(z) reshaped to observations."""
         return self.generator(self.latent_spec.encode(latent)).view(len(latent), *self.observation_shape)
 
+    # ----- non-finite updates ----------------------------------------------------------------------
+    def guarded_step(self, *optimizers) -> None:
+        """Step the optimizers of one backward pass, unless a gradient is NaN or infinite.
+
+        Then the gradients are dropped instead, so the step changes no parameter (Adam skips parameters
+        without gradients) but still counts: iterations and learning-rate schedules stay aligned.
+        Under DDP gradients are already all-reduced, so every rank takes the same decision.
+        """
+        grads = [p.grad for opt in optimizers for group in opt.param_groups for p in group["params"]
+                 if p.grad is not None]
+        if grads and not torch.isfinite(torch.stack([torch.linalg.vector_norm(g) for g in grads]).sum()):
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+            self._iteration_skipped = True
+        for opt in optimizers:
+            opt.step()
+
+    def count_skips(self) -> None:
+        if self._iteration_skipped:
+            self.skipped_steps += 1
+            self.consecutive_skips += 1
+        else:
+            self.consecutive_skips = 0
+        self.log("train/skipped_steps", float(self.skipped_steps))
+        if self.consecutive_skips >= self.max_consecutive_skips:
+            raise DivergenceError(
+                f"training diverged: non-finite loss or gradient in {self.consecutive_skips} consecutive iterations "
+                f"(up to iteration {self.iteration}); likely a learning rate too high "
+                f"(model.*.optimizer.lr) or a blur too small for the data (model.ot.blur={self.cfg['ot']['blur']})"
+            )
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["latent_rng_state"] = self.latent_rng.get_state()
+        checkpoint["skipped_steps"] = self.skipped_steps
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if "latent_rng_state" in checkpoint:
-            self._restored_rng_state = checkpoint["latent_rng_state"]
-
-    def on_fit_start(self) -> None:
-        state = getattr(self, "_restored_rng_state", None)
-        if state is not None:  # setup() ran after the checkpoint was read; the saved stream wins
-            self.latent_rng.set_state(state)
+        self.skipped_steps = checkpoint.get("skipped_steps", 0)
 
     # ----- iterations and schedules --------------------------------------------------------------
     @property

@@ -49,8 +49,7 @@ class InfoGAN(LatentGAN):
         ]
         return optimizers, [self.decay_schedule(o) for o in optimizers]
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        real, _ = batch
+    def train_iteration(self, real: Tensor) -> None:
         opt_generator, opt_discriminator = self.optimizers()
 
         for _ in range(self.n_critic):
@@ -61,7 +60,7 @@ class InfoGAN(LatentGAN):
             info_loss = -self.code_head(h_fake).log_likelihood(latent).mean()
             opt_discriminator.zero_grad()
             self.manual_backward(gan_loss + self.info_lambda * info_loss)
-            opt_discriminator.step()
+            self.guarded_step(opt_discriminator)
 
         latent = self.sample_latent(real.shape[0])
         with frozen(self.trunk, self.real_fake_head, self.code_head):
@@ -70,8 +69,7 @@ class InfoGAN(LatentGAN):
             info_loss = -self.code_head(h_fake).log_likelihood(latent).mean()
         opt_generator.zero_grad()
         self.manual_backward(generator_loss + self.info_lambda * info_loss)
-        opt_generator.step()
-        self.step_schedules()
+        self.guarded_step(opt_generator)
 
         self.log("train/discriminator_loss", gan_loss.detach())
         self.log("train/generator_loss", generator_loss.detach(), prog_bar=True)

@@ -95,8 +95,7 @@ class InformativeOTGAN(LatentGAN):
         return -(weights.detach() * log_q).sum()
 
     # ----- training ------------------------------------------------------------------------------
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        real, _ = batch
+    def train_iteration(self, real: Tensor) -> None:
         optimizers = self.optimizers()
         opt_generator, opt_code = optimizers[0], optimizers[1]
 
@@ -110,7 +109,7 @@ class InformativeOTGAN(LatentGAN):
                 critic_loss = -self.divergence(fake, real, pmi).divergence
                 opt_critic.zero_grad()
                 self.manual_backward(critic_loss)
-                opt_critic.step()
+                self.guarded_step(opt_critic)
             self.log("train/critic_divergence", -critic_loss.detach(), prog_bar=False)
 
         latent = self.sample_latent(real.shape[0])
@@ -123,9 +122,7 @@ class InformativeOTGAN(LatentGAN):
         opt_generator.zero_grad()
         opt_code.zero_grad()
         self.manual_backward(result.divergence + code_loss)
-        opt_generator.step()
-        opt_code.step()
-        self.step_schedules()
+        self.guarded_step(opt_generator, opt_code)
 
         self.log("train/divergence", result.divergence.detach(), prog_bar=True)
         self.log("train/code_nll", code_loss.detach(), prog_bar=True)

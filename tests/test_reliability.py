@@ -1,0 +1,173 @@
+"""Nothing lost on a crash: SIGTERM then exact resume, non-finite updates skipped then a clean stop,
+unusable checkpoints refused in one line, atomic checkpoint writes, reproducible summaries."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import lightning_modules
+from callbacks.checkpoint import AtomicLastCheckpoint
+from configs.loading import load_config
+from lightning_modules.base import DivergenceError
+from train import train
+
+SHORT = ["experiment=gaussians", "data.batch_size=64", "logger.mode=disabled", "trainer.enable_progress_bar=false",
+         "callbacks.metrics.enabled=false", "trainer.deterministic=true", "trainer.log_every_n_steps=1"]
+
+
+def run_cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "train.py", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def weights(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+
+
+def logged(run_dir: Path, key: str) -> dict[int, float]:
+    values = {}
+    for path in sorted(run_dir.glob("csv*/metrics.csv")):
+        with open(path) as file:
+            for row in csv.DictReader(file):
+                if row.get(key):
+                    values[int(row["step"])] = float(row[key])
+    return values
+
+
+@pytest.mark.slow
+def test_sigterm_mid_run_then_resume_equals_uninterrupted_run(tmp_path):
+    steps = ["trainer.max_steps=150", "callbacks.checkpoint.every_n_steps=10", "data.batch_size=32"]
+    reference = tmp_path / "reference"
+    train(load_config([*SHORT, *steps, f"run_dir={reference}"]))
+
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen([sys.executable, "train.py", *SHORT, *steps, f"run_dir={interrupted}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (interrupted / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert f"resume with: python train.py resume={interrupted}" in stderr
+    stopped_at = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] // 2
+    assert 10 <= stopped_at < 150
+
+    resumed = run_cli(f"resume={interrupted}")
+    assert resumed.returncode == 0, resumed.stderr
+    final, expected = weights(interrupted), weights(reference)
+    assert final.keys() == expected.keys()
+    for name in expected:
+        assert torch.equal(final[name], expected[name]), name
+    # the loss trajectory across the interruption is the uninterrupted one, to the last digit
+    trajectory, reference_trajectory = logged(interrupted, "train/divergence"), logged(reference, "train/divergence")
+    assert max(trajectory) > stopped_at and len(trajectory) >= len(reference_trajectory) - 1
+    for step, value in trajectory.items():
+        assert value == reference_trajectory[step], step
+    summary = json.loads((interrupted / "summary.json").read_text())
+    assert summary["iterations"] == 150
+
+
+class NaNAfter(lightning_modules.InformativeOTGAN):
+    """Test hook: the divergence becomes NaN at the iterations in `bad_iterations`."""
+
+    bad_iterations: set[int] = set()
+
+    def divergence(self, fake, real, pmi):
+        result = super().divergence(fake, real, pmi)
+        if self.iteration in self.bad_iterations:
+            result.divergence = result.divergence * float("nan")
+        return result
+
+
+def test_isolated_nan_iterations_are_skipped_and_counted(tmp_path, monkeypatch):
+    NaNAfter.bad_iterations = {5, 6, 11}
+    monkeypatch.setitem(lightning_modules.MODELS, "informative_ot", NaNAfter)
+    summary = train(load_config([*SHORT, "trainer.max_steps=15", f"run_dir={tmp_path}"]))
+    assert summary["train/skipped_steps"] == 3 and summary["iterations"] == 15
+    assert all(torch.isfinite(t).all() for t in weights(tmp_path).values())
+
+
+def test_persistent_nan_stops_the_run_and_keeps_the_checkpoint_from_before(tmp_path, monkeypatch):
+    NaNAfter.bad_iterations = set(range(7, 100))
+    monkeypatch.setitem(lightning_modules.MODELS, "informative_ot", NaNAfter)
+    cfg = load_config([*SHORT, "trainer.max_steps=50", "model.max_consecutive_skips=4",
+                       "callbacks.checkpoint.every_n_steps=2", f"run_dir={tmp_path}"])
+    with pytest.raises(DivergenceError, match="4 consecutive iterations.*model.ot.blur"):
+        train(cfg)
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] // 2 == 6  # the last save before the first bad iteration
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("finished")
+    summary = train(load_config([*SHORT, "trainer.max_steps=12", f"run_dir={run_dir}"]))
+    return run_dir, summary
+
+
+def test_same_seed_gives_the_same_summary(finished_run, tmp_path):
+    run_dir, first = finished_run
+    second = train(load_config([*SHORT, "trainer.max_steps=12", f"run_dir={tmp_path}"]))
+    numbers = {k: v for k, v in first.items() if not k.startswith("time/")}
+    assert numbers == {k: v for k, v in second.items() if not k.startswith("time/")}
+    assert torch.equal(weights(run_dir)["generator.out.weight"], weights(tmp_path)["generator.out.weight"])
+
+
+def copy_run(run_dir: Path, target: Path) -> Path:
+    (target / "checkpoints").mkdir(parents=True)
+    (target / "config.yaml").write_text((run_dir / "config.yaml").read_text())
+    (target / "checkpoints" / "last.ckpt").write_bytes((run_dir / "checkpoints" / "last.ckpt").read_bytes())
+    return target
+
+
+def test_truncated_checkpoint_gives_one_line_error(finished_run, tmp_path):
+    target = copy_run(finished_run[0], tmp_path / "run")
+    checkpoint = target / "checkpoints" / "last.ckpt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    result = run_cli(f"resume={target}", "trainer.max_steps=20")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "cannot read checkpoint" in result.stderr
+
+
+def test_checkpoint_of_another_model_config_gives_one_line_error(finished_run, tmp_path):
+    target = copy_run(finished_run[0], tmp_path / "run")
+    config = target / "config.yaml"
+    config.write_text(config.read_text().replace("hidden: 256", "hidden: 128", 1))
+    result = run_cli(f"resume={target}", "trainer.max_steps=20")
+    assert result.returncode == 2
+    message = result.stderr.strip()
+    assert message.count("\n") == 0 and "does not fit the model" in message and "generator" in message
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["resume=/no/such/run"], "no such run folder"),
+    (["model.info_weight=2"], "keeps its configuration"),
+])
+def test_bad_resume_requests(finished_run, args, fragment):
+    if args[0].startswith("model."):
+        args = [f"resume={finished_run[0]}", *args]
+    result = run_cli(*args)
+    assert result.returncode == 2 and fragment in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_interrupted_save_leaves_previous_checkpoint_intact(tmp_path):
+    class FailingTrainer:
+        fast_dev_run, is_global_zero = False, True
+
+        def save_checkpoint(self, path):
+            Path(path).write_bytes(b"half a checkpoint")
+            raise OSError("No space left on device")
+
+    callback = AtomicLastCheckpoint(tmp_path, every_n_iterations=1)
+    callback.last_path.write_bytes(b"previous good checkpoint")
+    with pytest.raises(OSError):
+        callback.save(FailingTrainer())
+    assert callback.last_path.read_bytes() == b"previous good checkpoint"
+    assert sorted(os.listdir(tmp_path)) == ["last.ckpt", "last.ckpt.partial"]
