@@ -52,9 +52,22 @@ def _devices(value: str) -> Any:
     return value
 
 
+def _shared_default(variable: str, make) -> str:
+    """A default drawn once and shared with DDP's worker processes, which re-run this command line with
+    the parent's environment (a timestamp or random id drawn in each would differ). On several nodes
+    each node draws its own: pass run_dir explicitly there."""
+    if os.environ.get("LOCAL_RANK", "0") != "0" and variable in os.environ:
+        return os.environ[variable]
+    os.environ[variable] = make()
+    return os.environ[variable]
+
+
 def resolve_run_dir(cfg: DictConfig) -> Path:
     if cfg.run_dir is None:
-        cfg.run_dir = str(Path("runs") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+        cfg.run_dir = _shared_default("INFORMATIVE_OT_GAN_RUN_DIR",
+                                      lambda: str(Path("runs") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")))
+    if cfg.logger.run_id is None:
+        cfg.logger.run_id = _shared_default("INFORMATIVE_OT_GAN_RUN_ID", lambda: uuid.uuid4().hex[:12])
     return Path(cfg.run_dir)
 
 
@@ -115,12 +128,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     from callbacks.checkpoint import read_checkpoint
 
+    from pytorch_lightning.utilities import rank_zero_only
+
     run_dir = resolve_run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
-    print(f"run folder: {run_dir}", flush=True)
-    if cfg.logger.run_id is None:
-        cfg.logger.run_id = uuid.uuid4().hex[:12]
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    if rank_zero_only.rank == 0:
+        print(f"run folder: {run_dir}", flush=True)
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     try:

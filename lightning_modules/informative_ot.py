@@ -19,10 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 from lightning_modules.base import LatentGAN, frozen
 from lightning_modules.code_model import CodeModel, CodePosterior
+from lightning_modules.distributed import gather_columns, gather_with_local_grad, world_size
 from lightning_modules.latent import LatentBatch
 from lightning_modules.networks import FeatureCritic, build_trunk
 from lightning_modules.ot import InformativeSinkhorn, informative_sinkhorn_divergence
@@ -70,34 +72,51 @@ class InformativeOTGAN(LatentGAN):
         """phi(x): critic features on the unit sphere, or the flattened data when the cost is in data space."""
         return x.flatten(1) if self.critic is None else self.critic(x)
 
-    def divergence(self, fake: Tensor, real: Tensor, pmi: Tensor) -> InformativeSinkhorn:
-        """The perturbed Sinkhorn divergence of eq. (6) between generated and real samples."""
+    @property
+    def gathers_global_batch(self) -> bool:
+        """Whether the OT problem is solved on the batch of all ranks (see lightning_modules/distributed.py)."""
+        return bool(self.ot["global_batch"]) and world_size() > 1
+
+    def divergence(self, x: Tensor, y: Tensor, pmi: Tensor) -> InformativeSinkhorn:
+        """The perturbed Sinkhorn divergence of eq. (6) between generated and real features."""
         return informative_sinkhorn_divergence(
-            self.features(fake),
-            self.features(real),
-            pmi=pmi,
-            info_weight=self.info_weight,
-            blur=self.ot["blur"],
-            scaling=self.ot["scaling"],
-            diameter=self.ot["diameter"],
-            extra_iterations=self.ot["extra_iterations"],
+            x, y, pmi=pmi, info_weight=self.info_weight, blur=self.ot["blur"], scaling=self.ot["scaling"],
+            diameter=self.ot["diameter"], extra_iterations=self.ot["extra_iterations"],
         )
 
-    def pointwise_information(self, posterior: CodePosterior, latent: LatentBatch) -> tuple[Tensor, Tensor]:
-        r""":math:`\log Q(c_i \mid y_j)` (with gradient to Q) and the pmi :math:`\log Q(c_i|y_j) - \log p(c_i)` (detached)."""
-        log_q = posterior.log_likelihood_matrix(latent)
-        return log_q, log_q.detach() - self.latent_spec.log_prior(latent).unsqueeze(1)
+    def solve(self, fake: Tensor, real: Tensor, latent: LatentBatch,
+              posterior: CodePosterior) -> tuple[InformativeSinkhorn, Tensor]:
+        r"""One Sinkhorn solve of eq. (6), on this rank's batch or on the global batch.
 
-    @staticmethod
-    def plan_weighted_cross_entropy(log_q: Tensor, plan: Tensor) -> Tensor:
-        r"""Eq. (5) as a loss for Q: :math:`-\sum_{ij} w_{ij} \log Q(c_i \mid y_j)`, w the column-normalized plan / M."""
+        Returns the solve and :math:`\log Q(c_i \mid y_j)` for every latent sample i (of all ranks) and
+        this rank's observations j, with gradient to Q; its detached value minus :math:`\log p(c_i)` is
+        the pmi that perturbs the cost.
+        """
+        x, y = self.features(fake), self.features(real)
+        if self.gathers_global_batch:
+            x, y = gather_with_local_grad(x), gather_with_local_grad(y)
+            latent = LatentBatch(*(gather_with_local_grad(t) for t in (latent.categorical, latent.continuous, latent.noise)))
+        log_q = posterior.log_likelihood_matrix(latent)
+        pmi = log_q.detach() - self.latent_spec.log_prior(latent).unsqueeze(1)
+        if self.gathers_global_batch:
+            pmi = gather_columns(pmi)
+        return self.divergence(x, y, pmi), log_q
+
+    def plan_weighted_cross_entropy(self, log_q: Tensor, plan: Tensor) -> Tensor:
+        r"""Eq. (5) as a loss for Q: :math:`-\sum_{ij} w_{ij} \log Q(c_i \mid y_j)` with w the column-normalized
+        plan divided by M, summed over this rank's observations j (the columns of ``log_q``)."""
         weights = plan / plan.sum(0, keepdim=True).clamp_min(torch.finfo(plan.dtype).tiny) / plan.shape[1]
-        return -(weights.detach() * log_q).sum()
+        local = log_q.shape[1]
+        first = dist.get_rank() * local if self.gathers_global_batch else 0
+        return -(weights[:, first : first + local].detach() * log_q).sum()
 
     # ----- training ------------------------------------------------------------------------------
     def train_iteration(self, real: Tensor) -> None:
         optimizers = self.optimizers()
         opt_generator, opt_code = optimizers[0], optimizers[1]
+        # On the global batch every rank backpropagates the one global loss into its own samples and DDP
+        # averages over ranks: scaling by W makes that the global loss's gradient.
+        scale = world_size() if self.gathers_global_batch else 1
 
         if self.critic is not None:
             opt_critic = optimizers[2]
@@ -105,23 +124,22 @@ class InformativeOTGAN(LatentGAN):
                 latent = self.sample_latent(real.shape[0])
                 with torch.no_grad():
                     fake = self.generate(latent)
-                    _, pmi = self.pointwise_information(self.code_model(real), latent)
-                critic_loss = -self.divergence(fake, real, pmi).divergence
+                    posterior = self.code_model(real)
+                critic_divergence = self.solve(fake, real, latent, posterior)[0].divergence
                 opt_critic.zero_grad()
-                self.manual_backward(critic_loss)
+                self.manual_backward(-scale * critic_divergence)
                 self.guarded_step(opt_critic)
-            self.log("train/critic_divergence", -critic_loss.detach(), prog_bar=False)
+            self.log("train/critic_divergence", critic_divergence.detach())
 
         latent = self.sample_latent(real.shape[0])
-        log_q, pmi = self.pointwise_information(self.code_model(real), latent)
         with frozen(self.critic):
-            result = self.divergence(self.generate(latent), real, pmi)
+            result, log_q = self.solve(self.generate(latent), real, latent, self.code_model(real))
         code_loss = self.plan_weighted_cross_entropy(log_q, result.plan)
         # One backward for both: the divergence does not reach Q (pmi is detached) and the
         # cross-entropy does not reach G, so each optimizer sees only its own loss.
         opt_generator.zero_grad()
         opt_code.zero_grad()
-        self.manual_backward(result.divergence + code_loss)
+        self.manual_backward(scale * (result.divergence + code_loss))
         self.guarded_step(opt_generator, opt_code)
 
         self.log("train/divergence", result.divergence.detach(), prog_bar=True)

@@ -33,8 +33,8 @@ class MixtureQuality(Metric):
     is_differentiable = False
     full_state_update = False
 
-    def __init__(self, modes: Tensor, std: float, num_code_values: int, min_share: float = 0.1) -> None:
-        super().__init__()
+    def __init__(self, modes: Tensor, std: float, num_code_values: int, min_share: float = 0.1, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.register_buffer("modes", torch.as_tensor(modes, dtype=torch.float32))
         self.std = float(std)
         self.min_share = float(min_share)
@@ -66,7 +66,8 @@ class MixtureQuality(Metric):
 
 def mixture_quality(samples: Tensor, codes: Tensor, modes: Tensor, std: float, num_code_values: int,
                     min_share: float = 0.1) -> dict[str, float]:
-    """Functional form of :class:`MixtureQuality` for one batch of samples."""
-    metric = MixtureQuality(modes, std, num_code_values, min_share)
+    """Functional form of :class:`MixtureQuality` for one batch of samples (local: no cross-rank sync,
+    so rank 0 can call it alone under DDP)."""
+    metric = MixtureQuality(modes, std, num_code_values, min_share, sync_on_compute=False)
     metric.update(samples, codes)
     return {name: float(value) for name, value in metric.compute().items()}

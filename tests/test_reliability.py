@@ -79,8 +79,8 @@ class NaNAfter(lightning_modules.InformativeOTGAN):
 
     bad_iterations: set[int] = set()
 
-    def divergence(self, fake, real, pmi):
-        result = super().divergence(fake, real, pmi)
+    def divergence(self, x, y, pmi):
+        result = super().divergence(x, y, pmi)
         if self.iteration in self.bad_iterations:
             result.divergence = result.divergence * float("nan")
         return result
