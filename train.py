@@ -127,6 +127,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     import pytorch_lightning as pl
 
     from callbacks.checkpoint import read_checkpoint
+    from callbacks.progress import IterationProgressBar
 
     from pytorch_lightning.utilities import rank_zero_only
 
@@ -166,7 +167,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         fast_dev_run=cfg.trainer.fast_dev_run,
         default_root_dir=str(run_dir),
         logger=build_loggers(cfg, run_dir, datamodule.start_iteration),
-        callbacks=build_callbacks(cfg, run_dir, datamodule),
+        callbacks=build_callbacks(cfg, run_dir, datamodule)
+        + ([IterationProgressBar()] if cfg.trainer.enable_progress_bar else []),
         enable_checkpointing=False,  # callbacks/checkpoint.py writes checkpoints atomically
         use_distributed_sampler=False,  # the datamodule's sampler shards batches by rank itself
     )
