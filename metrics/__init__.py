@@ -2,7 +2,7 @@
 
 One metric per module, each a torchmetrics `Metric` plus a functional twin: MIG (`mig`), FactorVAE score
 (`factor_vae`), BetaVAE score (`beta_vae`), DCI (`dci`), SAP (`sap`). `evaluate_disentanglement` computes
-them all for an encoder on ground-truth data.
+them all for an encoder on ground-truth data. `unsupervised_accuracy` scores a categorical code against labels.
 """
 from metrics.beta_vae import BetaVAEScore, beta_vae_features, beta_vae_score
 from metrics.dci import DCI, dci, dci_completeness, dci_disentanglement
@@ -11,6 +11,7 @@ from metrics.factor_vae import FactorVAEScore, factor_vae_score, factor_vae_vote
 from metrics.ground_truth import GroundTruthData, sample_codes
 from metrics.mig import MutualInfoGap, mutual_info_gap
 from metrics.sap import SAPScore, sap_score
+from metrics.unsupervised_accuracy import UnsupervisedAccuracy, unsupervised_accuracy
 
 __all__ = [
     "SCORE_NAMES",
@@ -20,6 +21,7 @@ __all__ = [
     "GroundTruthData",
     "MutualInfoGap",
     "SAPScore",
+    "UnsupervisedAccuracy",
     "beta_vae_features",
     "beta_vae_score",
     "dci",
@@ -32,4 +34,5 @@ __all__ = [
     "mutual_info_gap",
     "sample_codes",
     "sap_score",
+    "unsupervised_accuracy",
 ]
