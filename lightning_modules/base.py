@@ -120,13 +120,22 @@ class LatentGAN(pl.LightningModule):
             self.consecutive_skips += 1
         else:
             self.consecutive_skips = 0
-        self.log("train/skipped_steps", float(self.skipped_steps))
+        self.log_train({"train/skipped_steps": float(self.skipped_steps)})
         if self.consecutive_skips >= self.max_consecutive_skips:
             raise DivergenceError(
                 f"training diverged: non-finite loss or gradient in {self.consecutive_skips} consecutive iterations "
                 f"(up to iteration {self.iteration}); likely a learning rate too high "
                 f"(model.*.optimizer.lr) or a blur too small for the data (model.ot.blur={self.cfg['ot']['blur']})"
             )
+
+    def log_train(self, values: dict[str, Any], prog_bar: tuple[str, ...] = ()) -> None:
+        """Log training scalars on the iterations Lightning writes them (every ``trainer.log_every_n_steps``)
+        and the last: each ``self.log`` call costs bookkeeping comparable to a small model's whole step."""
+        trainer = self._trainer
+        every = trainer.log_every_n_steps if trainer is not None else 1
+        if self.iteration % every == 0 or self.iteration + 1 >= self.total_iterations:
+            for key, value in values.items():
+                self.log(key, value, prog_bar=key in prog_bar)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["skipped_steps"] = self.skipped_steps

@@ -71,9 +71,8 @@ class InfoGAN(LatentGAN):
         self.manual_backward(generator_loss + self.info_lambda * info_loss)
         self.guarded_step(opt_generator)
 
-        self.log("train/discriminator_loss", gan_loss.detach())
-        self.log("train/generator_loss", generator_loss.detach(), prog_bar=True)
-        self.log("train/code_nll", info_loss.detach(), prog_bar=True)
+        self.log_train({"train/discriminator_loss": gan_loss.detach(), "train/generator_loss": generator_loss.detach(),
+                        "train/code_nll": info_loss.detach()}, prog_bar=("train/generator_loss", "train/code_nll"))
 
     def code_posterior(self, x: Tensor) -> CodePosterior:
         return self.code_head(self.trunk(x))

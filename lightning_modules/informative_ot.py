@@ -129,7 +129,7 @@ class InformativeOTGAN(LatentGAN):
                 opt_critic.zero_grad()
                 self.manual_backward(-scale * critic_divergence)
                 self.guarded_step(opt_critic)
-            self.log("train/critic_divergence", critic_divergence.detach())
+            self.log_train({"train/critic_divergence": critic_divergence.detach()})
 
         latent = self.sample_latent(real.shape[0])
         with frozen(self.critic):
@@ -142,8 +142,8 @@ class InformativeOTGAN(LatentGAN):
         self.manual_backward(scale * (result.divergence + code_loss))
         self.guarded_step(opt_generator, opt_code)
 
-        self.log("train/divergence", result.divergence.detach(), prog_bar=True)
-        self.log("train/code_nll", code_loss.detach(), prog_bar=True)
+        self.log_train({"train/divergence": result.divergence.detach(), "train/code_nll": code_loss.detach()},
+                       prog_bar=("train/divergence", "train/code_nll"))
 
     def code_posterior(self, x: Tensor) -> CodePosterior:
         return self.code_model(x)

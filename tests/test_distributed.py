@@ -102,3 +102,9 @@ def test_ddp_training_keeps_ranks_in_sync_and_writes_one_run_folder(tmp_path):
                               "trainer.devices=1", "trainer.strategy=auto"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((run_dir / "summary.json").read_text())["iterations"] == 8
+    # and the reverse: a checkpoint written on one device resumes under DDP
+    again = subprocess.run([sys.executable, "train.py", f"resume={run_dir}", "trainer.max_steps=10",
+                            "trainer.devices=2", "trainer.strategy=ddp"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["iterations"] == 10 and summary["ddp/ranks_in_sync"] == 1.0
