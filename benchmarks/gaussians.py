@@ -15,6 +15,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from benchmarks.report import publish
 from configs.loading import load_config
 from train import train
 
@@ -74,12 +75,7 @@ def main(argv: list[str] | None = None) -> str:
             results[model] = [run(model, seed, args.mixture, args.steps, extra, Path(tmp)) for seed in args.seeds]
     steps = str(args.steps or load_config([]).trainer.max_steps)
     text = table(results, args.mixture, steps)
-    print(text)
-    if not args.quick:
-        out = Path(__file__).parent / "results"
-        out.mkdir(exist_ok=True)
-        (out / f"gaussians_{args.mixture}.md").write_text(text + "\n")
-    return text
+    return publish(text, f"gaussians_{args.mixture}", save=not args.quick)
 
 
 if __name__ == "__main__":

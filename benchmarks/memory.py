@@ -33,6 +33,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.report import publish
 from benchmarks.timing import DEFAULT_THREADS, median, set_threads
 
 MODELS = ("informative_ot", "sinkhorn", "infogan")
@@ -163,12 +164,7 @@ def main(argv: list[str] | None = None) -> str:
         for model in order:
             results[model].append(measure(model, args.threads))
     text = table(results, threads_line, args.repeats)
-    print(text)
-    if not args.quick:
-        out = Path(__file__).parent / "results"
-        out.mkdir(exist_ok=True)
-        (out / "memory.md").write_text(text + "\n")
-    return text
+    return publish(text, "memory", save=not args.quick)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ both at blur 0.3, scaling 0.8, alternating in the same process; reports medians 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 from geomloss import SamplesLoss
 
+from benchmarks.report import publish
 from benchmarks.timing import DEFAULT_THREADS, interleaved, loglog_slope, median, set_threads, time_call
 from lightning_modules.ot import informative_sinkhorn_divergence
 
@@ -125,12 +125,7 @@ def main(argv: list[str] | None = None) -> str:
     print(threads_line, flush=True)
     cells = [measure_cell(n, d, args.repeats, target_seconds) for d in args.dims for n in args.sizes]
     text = table(cells, threads_line, args.repeats)
-    print(text)
-    if not args.quick:
-        out = Path(__file__).parent / "results"
-        out.mkdir(exist_ok=True)
-        (out / "ot_step.md").write_text(text + "\n")
-    return text
+    return publish(text, "ot_step", save=not args.quick)
 
 
 if __name__ == "__main__":

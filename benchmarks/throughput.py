@@ -24,12 +24,12 @@ import argparse
 import logging
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from benchmarks.report import publish
 from benchmarks.timing import DEFAULT_THREADS, interleaved, median, set_threads
 from configs.loading import load_config
 from lightning_modules.base import frozen, linear_decay
@@ -238,12 +238,7 @@ def main(argv: list[str] | None = None) -> str:
     print(threads_line, flush=True)
     rows = [measure_preset(p, *iterations[p][:2], args.repeats or iterations[p][2]) for p in args.presets]
     text = table(rows, threads_line)
-    print(text)
-    if not args.quick:
-        out = Path(__file__).parent / "results"
-        out.mkdir(exist_ok=True)
-        (out / "throughput.md").write_text(text + "\n")
-    return text
+    return publish(text, "throughput", save=not args.quick)
 
 
 if __name__ == "__main__":
