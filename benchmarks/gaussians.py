@@ -11,13 +11,12 @@ checks that the script runs.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 from pathlib import Path
 
+from benchmarks.quality import score_table, train_run
 from benchmarks.report import publish
 from configs.loading import load_config
-from train import train
 
 # Each model at its own measured settings (PAPER.md section 5): InfoGAN with Adam 2e-4 for both nets
 # (1e-3 lost modes); the OT models with the preset's generator lr 1e-3.
@@ -26,36 +25,8 @@ MODELS = {
     "sinkhorn": [],
     "infogan": ["model.generator.optimizer.lr=2e-4", "model.critic.optimizer.lr=2e-4"],
 }
-SCORES = ("eval/modes_captured", "eval/high_quality_frac", "eval/code_purity")
-
-
-def run(model: str, seed: int, mixture: str, steps: int | None, extra: list[str], out: Path) -> dict:
-    overrides = ["experiment=gaussians", f"model.name={model}", f"seed={seed}", f"data.gaussians.mixture={mixture}",
-                 "logger.mode=disabled", "trainer.enable_progress_bar=false", "callbacks.traversal.enabled=false",
-                 f"run_dir={out / f'{model}_seed{seed}'}", *MODELS[model], *extra]
-    if mixture == "ring":
-        overrides.append("model.latent.categorical=[8]")
-    if steps is not None:
-        overrides.append(f"trainer.max_steps={steps}")
-    return train(load_config(overrides))
-
-
-def table(results: dict[str, list[dict]], mixture: str, steps: str) -> str:
-    lines = [f"Gaussian mixture `{mixture}`, {steps} iterations, seeds {len(next(iter(results.values())))}",
-             "", "| model | modes captured | high-quality share | code purity | worst seed (modes / hq / purity) "
-             "| seconds | it/s |", "|---|---|---|---|---|---|---|"]
-    for model, runs in results.items():
-        cells = []
-        for key in SCORES:
-            values = [r[key] for r in runs]
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{statistics.mean(values):.3g} ± {spread:.2g}")
-        worst = min(runs, key=lambda r: (r["eval/code_purity"], r["eval/high_quality_frac"]))
-        worst_cell = " / ".join(f"{worst[k]:.3g}" for k in SCORES)
-        seconds = statistics.mean(r["time/seconds"] for r in runs)
-        speed = statistics.mean(r["time/iterations_per_second"] for r in runs)
-        lines.append(f"| {model} | {' | '.join(cells)} | {worst_cell} | {seconds:.0f} | {speed:.1f} |")
-    return "\n".join(lines)
+SCORES = {"eval/modes_captured": "modes captured", "eval/high_quality_frac": "high-quality share",
+          "eval/code_purity": "code purity"}
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -66,15 +37,19 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--quick", action="store_true", help="one seed, 150 iterations, batch 64")
     args = parser.parse_args(argv)
-    extra: list[str] = []
+    overrides = [f"data.gaussians.mixture={args.mixture}", "callbacks.traversal.enabled=false"]
+    if args.mixture == "ring":
+        overrides.append("model.latent.categorical=[8]")
     if args.quick:
-        args.seeds, args.steps, extra = [0], 150, ["data.batch_size=64", "callbacks.metrics.num_generated=2000"]
-    results: dict[str, list[dict]] = {}
+        args.seeds, args.steps = [0], 150
+        overrides += ["data.batch_size=64", "callbacks.metrics.num_generated=2000"]
+    steps = args.steps or load_config(["experiment=gaussians"]).trainer.max_steps
+    overrides.append(f"trainer.max_steps={steps}")
     with tempfile.TemporaryDirectory() as tmp:
-        for model in args.models:
-            results[model] = [run(model, seed, args.mixture, args.steps, extra, Path(tmp)) for seed in args.seeds]
-    steps = str(args.steps or load_config([]).trainer.max_steps)
-    text = table(results, args.mixture, steps)
+        results = {model: [train_run("gaussians", model, seed, Path(tmp), overrides + MODELS[model])
+                           for seed in args.seeds] for model in args.models}
+    text = (f"Gaussian mixture `{args.mixture}`, {steps} iterations, seeds {len(args.seeds)}\n\n"
+            + score_table(results, SCORES, worst_by=("eval/code_purity", "eval/high_quality_frac")))
     return publish(text, f"gaussians_{args.mixture}", save=not args.quick)
 
 

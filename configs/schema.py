@@ -80,6 +80,10 @@ class CodeModelConfig:
     hidden: int = 256
     layers: int = 3
     continuous_std: float = 0.5  # s of the Gaussian Q(c | y) = N(mu(y), s^2) for continuous codes
+    # informative_ot/sinkhorn: weight of a second loss for Q, its cross-entropy on generated pairs
+    # (c_i, G(z_i)) (PAPER.md section 5, step 2's warm-up). Trains Q only - G still learns the code from
+    # the plan alone - and gives Q a useful posterior before the plan carries any code information.
+    generated_weight: float = 0.0
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 
 

@@ -9,7 +9,8 @@ One training step (one iteration):
    envelope theorem); Q minimizes the plan-weighted cross-entropy
    :math:`-\sum_{ij} w_{ij} \log Q(c_i \mid y_j)` with :math:`w_{ij} = b_j \pi_{ij} / \sum_i \pi_{ij}`,
    the column-normalized plan (detached) - the max over Q of eq. (5), which is exact for the plan's
-   posterior even where the plan's rows have not converged.
+   posterior even where the plan's rows have not converged. With ``model.code_model.generated_weight`` Q
+   also fits the generated pairs :math:`(c_i, G(z_i))` (G detached), the warm-up of section 5.
 
 ``info_weight = 0`` runs this same code: the perturbation is multiplied by zero, Q is still fitted (so the
 baseline has the same encoder for metrics) and the random numbers drawn are the same.
@@ -50,6 +51,7 @@ class InformativeOTGAN(LatentGAN):
             q["continuous_std"],
         )
         self.info_weight = float(model["info_weight"])
+        self.generated_weight = float(q["generated_weight"])
         self.ot = model["ot"]
         self.n_critic = int(model["n_critic"])
 
@@ -133,8 +135,11 @@ class InformativeOTGAN(LatentGAN):
 
         latent = self.sample_latent(real.shape[0])
         with frozen(self.critic):
-            result, log_q = self.solve(self.generate(latent), real, latent, self.code_model(real))
+            fake = self.generate(latent)
+            result, log_q = self.solve(fake, real, latent, self.code_model(real))
         code_loss = self.plan_weighted_cross_entropy(log_q, result.plan)
+        if self.generated_weight:
+            code_loss = code_loss - self.generated_weight * self.code_model(fake.detach()).log_likelihood(latent).mean()
         # One backward for both: the divergence does not reach Q (pmi is detached) and the
         # cross-entropy does not reach G, so each optimizer sees only its own loss.
         opt_generator.zero_grad()

@@ -1,4 +1,4 @@
-"""The cost benchmarks run (``--quick``) and print the tables they promise.
+"""The benchmarks run (``--quick``) and print the tables they promise.
 
 These check the scripts, not the numbers: quick runs are too short to measure speed. The one number
 checked is exact arithmetic - with info_weight 0 our Sinkhorn divergence is geomloss's.
@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from benchmarks import memory, ot_step, throughput
+from benchmarks import digits, dsprites, gaussians, memory, ot_step, throughput
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -42,3 +42,29 @@ def test_quick_benchmarks_print_their_tables(capsys):
     assert set(rows) == set(memory.MODELS)
     for row in rows.values():
         assert float(row[2]) > 0  # torch peak allocations of a steady iteration
+
+
+@pytest.mark.slow
+def test_quick_quality_benchmarks_tabulate_every_model(capsys):
+    text = gaussians.main(["--quick"])
+    rows = {row[0]: row for row in table_rows(text) if row[0] in gaussians.MODELS}
+    assert set(rows) == set(gaussians.MODELS)
+    for row in rows.values():
+        modes, quality, purity = (float(cell.split(" ± ")[0]) for cell in row[1:4])
+        assert 0 <= modes <= 25 and 0 <= quality <= 1 and 0 <= purity <= 1
+        assert row[4] == f"{modes:.3g} / {quality:.3g} / {purity:.3g}", "one seed: the worst seed is the mean"
+
+    text = dsprites.main(["--quick"])
+    rows = {row[0]: row for row in table_rows(text) if row[0] in dsprites.MODELS}
+    assert set(rows) == set(dsprites.MODELS)
+    for row in rows.values():
+        scores = [float(cell.split(" ± ")[0]) for cell in row[1:6]]
+        assert all(0 <= s <= 1 for s in scores), row
+    assert "InfoGAN-CR" in text, "published figures are printed beside ours"
+
+    text = digits.main(["--quick"])
+    rows = {row[0]: row for row in table_rows(text) if row[0] in digits.MODELS}
+    assert set(rows) == set(digits.MODELS)
+    for row in rows.values():
+        # Hungarian matching of 10 values to 10 classes: at least chance-level 0.1 can always be matched.
+        assert 0.1 <= float(row[1].split(" ± ")[0]) <= 1

@@ -111,3 +111,44 @@ def test_regularization_makes_the_code_informative_on_the_ring():
             # the encoder reads the code back from generated samples
             assert (model.encode(samples)[:, 0] == latent.categorical[:, 0]).float().mean() > 0.9
     assert purity[8.0] > 0.95 and purity[0.0] < 0.6
+
+
+class Captured(Exception):
+    """Raised to stop training once the gradients a test needs are recorded."""
+
+
+def generator_update_gradients(generated_weight: float) -> tuple[dict, dict]:
+    """Gradients of the first generator/Q backward of a data-space model, and the gradient of Q's
+    cross-entropy on that iteration's generated pairs (c_i, G(z_i)), computed beside it."""
+
+    class Capturing(InformativeOTGAN):
+        def sample_latent(self, n):
+            self.latent = super().sample_latent(n)
+            return self.latent
+
+        def manual_backward(self, loss, *args, **kwargs):
+            q_params = dict(self.code_model.named_parameters())
+            pairs_nll = -self.code_model(self.generate(self.latent).detach()).log_likelihood(self.latent).mean()
+            self.pairs_grad = dict(zip(q_params, torch.autograd.grad(pairs_nll, list(q_params.values()))))
+            super().manual_backward(loss, *args, **kwargs)
+            self.grads = {n: p.grad.clone() for n, p in self.named_parameters() if p.grad is not None}
+            raise Captured
+
+    pl.seed_everything(0)
+    model = Capturing(model_config(f"model.code_model.generated_weight={generated_weight}"), (2,))
+    with pytest.raises(Captured):
+        fit(model, GaussianMixtureDataModule(batch_size=32, num_samples=256), iterations=1)
+    return model.grads, model.pairs_grad
+
+
+def test_q_fitted_on_generated_pairs_adds_exactly_that_loss_and_leaves_the_generator_alone():
+    plain, _ = generator_update_gradients(0.0)
+    weighted, pairs_grad = generator_update_gradients(0.5)
+    assert plain.keys() == weighted.keys()
+    for name in plain:
+        if name.startswith("generator."):
+            torch.testing.assert_close(weighted[name], plain[name], rtol=0, atol=0)
+        else:
+            name_in_q = name.removeprefix("code_model.")
+            torch.testing.assert_close(weighted[name], plain[name] + 0.5 * pairs_grad[name_in_q], rtol=1e-5, atol=1e-7)
+            assert pairs_grad[name_in_q].abs().max() > 1e-4, "the pairs term must actually change Q's gradient"

@@ -1,0 +1,46 @@
+"""What the quality benchmarks share: train every model on every seed with the same preset and
+iterations (through ``train.train``, as ``python train.py`` would), and tabulate scores as mean ± std
+over seeds with the worst seed beside them."""
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from configs.loading import load_config
+from train import train
+
+# Switches every benchmark run uses: no W&B, no progress bar, evaluation only at the end.
+QUIET = ["logger.mode=disabled", "trainer.enable_progress_bar=false"]
+
+
+def train_run(preset: str, model: str, seed: int, out: Path, overrides: list[str]) -> dict:
+    """Train ``model`` on ``preset`` with ``seed`` into ``out/<model>_seed<seed>``; returns its summary."""
+    run_dir = out / f"{model}_seed{seed}"
+    summary = train(load_config([f"experiment={preset}", f"model.name={model}", f"seed={seed}",
+                                 f"run_dir={run_dir}", *QUIET, *overrides]))
+    return {**summary, "run_dir": run_dir}
+
+
+def mean_std(values: list[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3g} ± {spread:.2g}"
+
+
+def score_table(results: dict[str, list[dict]], scores: dict[str, str], worst_by: tuple[str, ...]) -> str:
+    """A markdown table: one row per model, ``scores`` (summary key -> column title) as mean ± std over
+    seeds, the worst seed (lowest ``worst_by`` scores, compared in order) written out, and mean seconds
+    and iterations per second."""
+    header = ["model", *scores.values(), f"worst seed ({' / '.join(scores.values())})", "seconds", "it/s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model, runs in results.items():
+        cells = [mean_std([r[key] for r in runs]) for key in scores]
+        worst = min(runs, key=lambda r: tuple(r[key] for key in worst_by))
+        cells.append(" / ".join(f"{worst[key]:.3g}" for key in scores))
+        cells.append(f"{statistics.mean(r['time/seconds'] for r in runs):.0f}")
+        cells.append(f"{statistics.mean(r['time/iterations_per_second'] for r in runs):.1f}")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def best_run(runs: list[dict], key: str) -> dict:
+    return max(runs, key=lambda r: r[key])
