@@ -62,7 +62,7 @@ class GeneratorConfig:
 
 @dataclass
 class CriticConfig:
-    # identity: OT cost in data space (2D data, no critic to train) | mlp | conv (images).
+    # identity: OT cost in data space, no critic to train (2D data, or images in pixel space) | mlp | conv.
     # The learned critic is a feature map phi(x) in R^features projected onto the unit sphere, which
     # keeps features bounded (costs in [0, 2]) so that the blur keeps a fixed meaning.
     kind: str = "mlp"
@@ -75,7 +75,7 @@ class CriticConfig:
 @dataclass
 class CodeModelConfig:
     # Q(c | y), the amortized plan posterior (PAPER.md eq. 5, section 6). Its own network with the
-    # critic's architecture (an MLP on data when the critic is the identity); InfoGAN uses a head on
+    # critic's architecture (with the identity critic: an MLP on points, a conv net on images); InfoGAN uses a head on
     # its discriminator trunk instead.
     hidden: int = 256
     layers: int = 3

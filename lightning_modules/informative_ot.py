@@ -37,7 +37,8 @@ class InformativeOTGAN(LatentGAN):
         critic = model["critic"]
         if critic["kind"] == "identity":
             self.critic = None
-            trunk_kind = "mlp"
+            # Q still needs a network of its own: convolutional for images, an MLP for points.
+            trunk_kind = "conv" if len(self.observation_shape) == 3 else "mlp"
         else:
             self.critic = FeatureCritic(
                 build_trunk(critic["kind"], self.observation_shape, critic["hidden"], critic["layers"]),
