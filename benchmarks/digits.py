@@ -32,7 +32,7 @@ SCORES = {"eval/unsupervised_accuracy": "unsupervised accuracy"}
 
 PUBLISHED = """Published figure, from the paper (MNIST 28 x 28, not the 8 x 8 digits above, and a longer
 budget): InfoGAN's categorical code classifies MNIST with 5% ± 0.01 error, i.e. about 0.95 accuracy
-(Chen et al., NeurIPS 2016, section 7.2)."""
+(Chen et al., NeurIPS 2016)."""
 
 
 def main(argv: list[str] | None = None) -> str:
