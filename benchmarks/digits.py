@@ -15,19 +15,14 @@ trained on; the labels are never used in training). Writes ``benchmarks/results/
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
-from benchmarks.quality import score_table, train_run
+from benchmarks.quality import image_benchmark_parser, image_models, score_table, train_run
 from benchmarks.report import publish
 from configs.loading import load_config
 
-MODELS = ("informative_ot", "sinkhorn", "infogan")
-COSTS = {
-    "critic": [],
-    "pixel": ["model.critic.kind=identity", "model.ot.blur=0.8"],
-}
+COSTS = {"critic": [], "pixel": ["model.critic.kind=identity", "model.ot.blur=0.8"]}
 SCORES = {"eval/unsupervised_accuracy": "unsupervised accuracy"}
 
 PUBLISHED = """Published figure, from the paper (MNIST 28 x 28, not the 8 x 8 digits above, and a longer
@@ -36,19 +31,11 @@ budget): InfoGAN's categorical code classifies MNIST with 5% ± 0.01 error, i.e.
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=None, help="iterations (default: the preset's)")
-    parser.add_argument("--cost", default="critic", choices=list(COSTS))
-    parser.add_argument("--models", nargs="+", default=None, choices=MODELS,
-                        help="default: all three (--cost critic), the two OT models (--cost pixel)")
-    parser.add_argument("--quick", action="store_true", help="one seed, 50 iterations")
+    parser = image_benchmark_parser(__doc__.splitlines()[0], "one seed, 50 iterations")
     args = parser.parse_args(argv)
+    models = image_models(parser, args)
     if args.quick:
         args.seeds, args.steps = [0], 50
-    if args.cost == "pixel" and "infogan" in (args.models or ()):
-        parser.error("--cost pixel changes the OT cost; InfoGAN has none (run it with --cost critic)")
-    models = args.models or [m for m in MODELS if args.cost == "critic" or m != "infogan"]
     steps = args.steps or load_config(["experiment=digits"]).trainer.max_steps
     overrides = [f"trainer.max_steps={steps}", "callbacks.traversal.enabled=false", *COSTS[args.cost]]
     with tempfile.TemporaryDirectory() as tmp:

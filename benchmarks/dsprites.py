@@ -15,20 +15,15 @@ samples) only checks that the script runs.
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 from pathlib import Path
 
-from benchmarks.quality import best_run, score_table, train_run
+from benchmarks.quality import best_run, image_benchmark_parser, image_models, score_table, train_run
 from benchmarks.report import RESULTS, publish
 from configs.loading import load_config
 
-MODELS = ("informative_ot", "sinkhorn", "infogan")
-COSTS = {
-    "critic": [],
-    "pixel": ["model.critic.kind=identity", "model.ot.blur=2.0"],
-}
+COSTS = {"critic": [], "pixel": ["model.critic.kind=identity", "model.ot.blur=2.0"]}
 SCORES = {"eval/mig": "MIG", "eval/factor_vae": "FactorVAE", "eval/beta_vae": "BetaVAE",
           "eval/dci_disentanglement": "DCI-D", "eval/sap": "SAP"}
 # Metric samples (disentanglement_lib uses 10,000 / 5,000; 2,000 / 1,000 take ~75 s per run here).
@@ -55,21 +50,13 @@ def save_traversals(run: dict, name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=None, help="iterations (default: the preset's)")
-    parser.add_argument("--cost", default="critic", choices=list(COSTS))
-    parser.add_argument("--models", nargs="+", default=None, choices=MODELS,
-                        help="default: all three (--cost critic), the two OT models (--cost pixel)")
-    parser.add_argument("--quick", action="store_true", help="one seed, 30 iterations, small metric samples")
+    parser = image_benchmark_parser(__doc__.splitlines()[0], "one seed, 30 iterations, small metric samples")
     args = parser.parse_args(argv)
+    models = image_models(parser, args)
     metric_samples = METRIC_SAMPLES
     if args.quick:
         args.seeds, args.steps = [0], 30
         metric_samples = ["callbacks.metrics.num_train=300", "callbacks.metrics.num_test=150"]
-    if args.cost == "pixel" and "infogan" in (args.models or ()):
-        parser.error("--cost pixel changes the OT cost; InfoGAN has none (run it with --cost critic)")
-    models = args.models or [m for m in MODELS if args.cost == "critic" or m != "infogan"]
     steps = args.steps or load_config(["experiment=dsprites"]).trainer.max_steps
     overrides = [f"trainer.max_steps={steps}", *metric_samples]
     with tempfile.TemporaryDirectory() as tmp:

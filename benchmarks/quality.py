@@ -3,6 +3,7 @@ iterations (through ``train.train``, as ``python train.py`` would), and tabulate
 over seeds with the worst seed beside them."""
 from __future__ import annotations
 
+import argparse
 import statistics
 from pathlib import Path
 
@@ -45,3 +46,28 @@ def score_table(results: dict[str, list[dict]], scores: dict[str, str], worst_by
 
 def best_run(runs: list[dict], key: str) -> dict:
     return max(runs, key=lambda r: r[key])
+
+
+# The image benchmarks' models and where their OT cost is measured. ``pixel`` drops the critic and
+# measures the cost between images, with a blur set per dataset against its pixel-space costs.
+IMAGE_MODELS = ("informative_ot", "sinkhorn", "infogan")
+COSTS = ("critic", "pixel")
+
+
+def image_benchmark_parser(description: str, quick_help: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cost", default="critic", choices=COSTS,
+                        help="critic: a learned critic's feature space (the presets); pixel: the images themselves")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=None, help="iterations (default: the preset's)")
+    parser.add_argument("--models", nargs="+", default=None, choices=IMAGE_MODELS,
+                        help="default: all three (--cost critic), the two OT models (--cost pixel)")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    return parser
+
+
+def image_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The models to run: InfoGAN has no OT cost, so it takes part only in ``--cost critic``."""
+    if args.cost == "pixel" and "infogan" in (args.models or ()):
+        parser.error("--cost pixel changes the OT cost; InfoGAN has none (run it with --cost critic)")
+    return args.models or [m for m in IMAGE_MODELS if args.cost == "critic" or m != "infogan"]

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from benchmarks import digits, dsprites, gaussians, memory, ot_step, throughput
+from benchmarks.quality import IMAGE_MODELS, image_benchmark_parser, image_models
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -55,16 +56,24 @@ def test_quick_quality_benchmarks_tabulate_every_model(capsys):
         assert row[4] == f"{modes:.3g} / {quality:.3g} / {purity:.3g}", "one seed: the worst seed is the mean"
 
     text = dsprites.main(["--quick"])
-    rows = {row[0]: row for row in table_rows(text) if row[0] in dsprites.MODELS}
-    assert set(rows) == set(dsprites.MODELS)
+    rows = {row[0]: row for row in table_rows(text) if row[0] in IMAGE_MODELS}
+    assert set(rows) == set(IMAGE_MODELS)
     for row in rows.values():
         scores = [float(cell.split(" ± ")[0]) for cell in row[1:6]]
         assert all(0 <= s <= 1 for s in scores), row
     assert "InfoGAN-CR" in text, "published figures are printed beside ours"
 
     text = digits.main(["--quick"])
-    rows = {row[0]: row for row in table_rows(text) if row[0] in digits.MODELS}
-    assert set(rows) == set(digits.MODELS)
+    rows = {row[0]: row for row in table_rows(text) if row[0] in IMAGE_MODELS}
+    assert set(rows) == set(IMAGE_MODELS)
     for row in rows.values():
         # Hungarian matching of 10 values to 10 classes: at least chance-level 0.1 can always be matched.
         assert 0.1 <= float(row[1].split(" ± ")[0]) <= 1
+
+
+def test_pixel_cost_runs_only_the_models_that_have_an_ot_cost():
+    parser = image_benchmark_parser("test", "quick")
+    assert image_models(parser, parser.parse_args([])) == list(IMAGE_MODELS)
+    assert image_models(parser, parser.parse_args(["--cost", "pixel"])) == ["informative_ot", "sinkhorn"]
+    with pytest.raises(SystemExit):
+        image_models(parser, parser.parse_args(["--cost", "pixel", "--models", "infogan"]))
