@@ -19,6 +19,7 @@ EXPERIMENT_DIR = CONFIG_DIR / "experiment"
 MODEL_NAMES = ("informative_ot", "sinkhorn", "infogan")
 DATA_NAMES = ("gaussians", "dsprites", "digits", "mnist")
 CRITIC_KINDS = ("identity", "mlp", "conv")
+CRITIC_BOUNDS = ("sphere", "ball")
 LOGGER_MODES = (None, "offline", "online", "disabled")
 
 
@@ -108,6 +109,7 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "model.name", MODEL_NAMES)
     _choice(cfg, "data.name", DATA_NAMES)
     _choice(cfg, "model.critic.kind", CRITIC_KINDS)
+    _choice(cfg, "model.critic.bound", CRITIC_BOUNDS)
     _choice(cfg, "model.generator.kind", ("mlp", "conv"))
     _choice(cfg, "logger.mode", LOGGER_MODES)
     checks = [

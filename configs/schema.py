@@ -69,6 +69,7 @@ class CriticConfig:
     hidden: int = 256  # mlp: width; conv: channels of the first downsampling block
     layers: int = 3  # mlp: hidden layers (ignored by conv)
     features: int = 64  # d, the dimension of phi(x)
+    bound: str = "sphere"  # sphere: phi = h / |h| | ball: phi = h / sqrt(1 + |h|^2) (see networks.FeatureCritic)
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=2e-4))
 
 

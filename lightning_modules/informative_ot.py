@@ -43,6 +43,7 @@ class InformativeOTGAN(LatentGAN):
             self.critic = FeatureCritic(
                 build_trunk(critic["kind"], self.observation_shape, critic["hidden"], critic["layers"]),
                 critic["features"],
+                critic["bound"],
             )
             trunk_kind = critic["kind"]
         q = model["code_model"]

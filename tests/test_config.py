@@ -35,6 +35,7 @@ def test_sinkhorn_baseline_is_informative_ot_without_regularization():
     (["experiment=nope"], "no such preset"),
     (["model.name=gan"], "model.name"),
     (["model.ot.scaling=1.5"], "model.ot.scaling"),
+    (["model.critic.bound=cube"], "model.critic.bound"),
     (["--model.lr=1"], "key=value"),
 ])
 def test_bad_input_gives_one_line_error_naming_the_key(args, fragment):

@@ -152,3 +152,25 @@ def test_q_fitted_on_generated_pairs_adds_exactly_that_loss_and_leaves_the_gener
             name_in_q = name.removeprefix("code_model.")
             torch.testing.assert_close(weighted[name], plain[name] + 0.5 * pairs_grad[name_in_q], rtol=1e-5, atol=1e-7)
             assert pairs_grad[name_in_q].abs().max() > 1e-4, "the pairs term must actually change Q's gradient"
+
+
+def test_critic_bounds_keep_features_in_the_unit_ball_and_only_the_ball_keeps_a_radial_gradient():
+    from torch import nn
+
+    from lightning_modules.networks import FeatureCritic
+
+    class Raw(nn.Identity):
+        out_dim = 4
+
+    sphere, ball = (FeatureCritic(Raw(), 4, bound) for bound in ("sphere", "ball"))
+    sphere.head = ball.head = nn.Identity()  # phi(h) is then the bound applied to h itself
+    h = (torch.randn(16, 4, generator=torch.Generator().manual_seed(0)) * 3).requires_grad_(True)
+    torch.testing.assert_close(sphere(h).norm(dim=1), torch.ones(16))
+    torch.testing.assert_close(ball(h), h / (1 + h.pow(2).sum(1, keepdim=True)).sqrt())
+    assert (ball(h).norm(dim=1) < 1).all()
+    # A critic that has put every fake at the antipode of its real partner: the cost's gradient is radial,
+    # and the sphere's projection h / |h| removes it entirely, while the ball passes it on.
+    for critic, vanishes in ((sphere, True), (ball, False)):
+        phi = critic(h)
+        (grad,) = torch.autograd.grad((phi + phi.detach()).pow(2).sum() / 2, h)
+        assert (grad.abs().max() < 1e-5) == vanishes
