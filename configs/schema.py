@@ -63,8 +63,8 @@ class GeneratorConfig:
 @dataclass
 class CriticConfig:
     # identity: OT cost in data space, no critic to train (2D data, or images in pixel space) | mlp | conv.
-    # The learned critic is a feature map phi(x) in R^features projected onto the unit sphere, which
-    # keeps features bounded (costs in [0, 2]) so that the blur keeps a fixed meaning.
+    # The learned critic is a feature map phi(x) in R^features bounded to the unit sphere (or ball, see
+    # `bound`), which keeps costs in [0, 2] so that the blur keeps a fixed meaning.
     kind: str = "mlp"
     hidden: int = 256  # mlp: width; conv: channels of the first downsampling block
     layers: int = 3  # mlp: hidden layers (ignored by conv)
@@ -76,8 +76,8 @@ class CriticConfig:
 @dataclass
 class CodeModelConfig:
     # Q(c | y), the amortized plan posterior (PAPER.md eq. 5, section 6). Its own network with the
-    # critic's architecture (with the identity critic: an MLP on points, a conv net on images); InfoGAN uses a head on
-    # its discriminator trunk instead.
+    # critic's architecture (with the identity critic: an MLP on points, a conv net on images); InfoGAN
+    # uses a head on its discriminator trunk instead.
     hidden: int = 256
     layers: int = 3
     continuous_std: float = 0.5  # s of the Gaussian Q(c | y) = N(mu(y), s^2) for continuous codes
