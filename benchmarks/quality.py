@@ -10,14 +10,14 @@ from pathlib import Path
 from configs.loading import load_config
 from train import train
 
-# Switches every benchmark run uses: no W&B, no progress bar, evaluation only at the end.
+# Switches every benchmark run uses: no W&B, no progress bar.
 QUIET = ["logger.mode=disabled", "trainer.enable_progress_bar=false"]
 
 
-def train_run(preset: str, model: str, seed: int, out: Path, overrides: list[str], label: str | None = None) -> dict:
-    """Train ``model`` on ``preset`` with ``seed`` into ``out/<label>_seed<seed>`` (label: the model's
-    name unless a variant of it is run); returns its summary and ``run_dir``."""
-    run_dir = out / f"{label or model}_seed{seed}"
+def train_run(preset: str, model: str, seed: int, out: Path, overrides: list[str]) -> dict:
+    """Train ``model`` on ``preset`` with ``seed`` into ``out/<model>_seed<seed>``; returns its summary
+    and ``run_dir``."""
+    run_dir = out / f"{model}_seed{seed}"
     summary = train(load_config([f"experiment={preset}", f"model.name={model}", f"seed={seed}",
                                  f"run_dir={run_dir}", *QUIET, *overrides]))
     return {**summary, "run_dir": run_dir}
