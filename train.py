@@ -33,7 +33,7 @@ main keys (configs/schema.py documents all of them):
   model.ot.blur          sqrt(eps), the entropic blur of the Sinkhorn divergence
   model.latent.*         categorical=[K,...], continuous=N, noise=N
   data.name              gaussians | dsprites | digits | mnist (data.path=... for files)
-  trainer.max_steps      training iterations (one generator update each)
+  trainer.max_steps      training iterations (n_critic critic + n_generator generator updates each)
   trainer.devices / trainer.strategy / trainer.accelerator
   logger.mode            offline | online | disabled
   seed, run_dir

@@ -7,10 +7,9 @@ For each preset (``gaussians``: data-space cost, batch 256; ``dsprites``: conv c
 sides build the model with ``train.build_model`` and the data with ``train.build_datamodule`` from the
 same seed. The Lightning side runs ``Trainer.fit`` with no logger, no project callbacks, no progress bar,
 no checkpointing (one timing hook records the clock after the warm-up iterations and after the last).
-The plain side is :func:`plain_iteration`: the body of ``train_iteration`` written against the module's
-own methods (``sample_latent``, ``generate``, ``solve``, ``plan_weighted_cross_entropy``,
-``guarded_step``), ``loss.backward()`` and raw torch optimizers and schedulers, with the latent
-generator reseeded from ``(seed, rank 0, iteration)`` as ``LatentGAN.training_step`` does. Both read the
+The plain side calls the module's own ``train_iteration`` with Lightning's hooks swapped for
+``loss.backward()`` and raw torch optimizers (:func:`without_lightning`), steps raw schedulers, and
+reseeds the latent generator from ``(seed, rank 0, iteration)`` as ``LatentGAN.training_step`` does. Both read the
 same data stream, so after the same number of iterations the two models have the same weights: the
 table reports the largest parameter difference as the check that the loops do the same work.
 
@@ -32,12 +31,12 @@ import torch
 from benchmarks.report import publish
 from benchmarks.timing import DEFAULT_THREADS, interleaved, median, set_threads
 from configs.loading import load_config
-from lightning_modules.base import frozen, linear_decay
+from lightning_modules.base import linear_decay
 from train import build_datamodule, build_model
 
 TARGET_RATIO = 0.95
 # (warm-up iterations, timed iterations, repetitions) per preset, full and --quick. A dsprites iteration
-# costs ~100x a gaussians one (its code model Q is a 256-channel conv net, ~27M parameters), hence fewer.
+# costs several gaussians ones (benchmarks/results/throughput.md), hence fewer.
 ITERATIONS = {"gaussians": (10, 150, 5), "dsprites": (2, 8, 3)}
 QUICK_ITERATIONS = {"gaussians": (3, 15, 2), "dsprites": (1, 1, 1)}
 
@@ -47,58 +46,16 @@ def preset_config(preset: str, model: str = "informative_ot", extra: list[str] |
                         "trainer.enable_progress_bar=false", *(extra or [])])
 
 
-# ----- one iteration without Lightning: the body of each model's train_iteration ---------------------
+# ----- one iteration without Lightning: the module's own train_iteration ------------------------------
 
-def informative_ot_iteration(model, real: torch.Tensor, optimizers: list[torch.optim.Optimizer]) -> None:
-    """``InformativeOTGAN.train_iteration`` on one process, with raw optimizers and ``backward()``."""
-    opt_generator, opt_code = optimizers[0], optimizers[1]
-    if model.critic is not None:
-        opt_critic = optimizers[2]
-        for _ in range(model.n_critic):
-            latent = model.sample_latent(real.shape[0])
-            with torch.no_grad():
-                fake = model.generate(latent)
-                posterior = model.code_model(real)
-            critic_divergence = model.solve(fake, real, latent, posterior)[0].divergence
-            opt_critic.zero_grad()
-            (-critic_divergence).backward()
-            model.guarded_step(opt_critic)
-    latent = model.sample_latent(real.shape[0])
-    with frozen(model.critic):
-        result, log_q = model.solve(model.generate(latent), real, latent, model.code_model(real))
-    code_loss = model.plan_weighted_cross_entropy(log_q, result.plan)
-    opt_generator.zero_grad()
-    opt_code.zero_grad()
-    (result.divergence + code_loss).backward()
-    model.guarded_step(opt_generator, opt_code)
-
-
-def infogan_iteration(model, real: torch.Tensor, optimizers: list[torch.optim.Optimizer]) -> None:
-    """``InfoGAN.train_iteration`` on one process, with raw optimizers and ``backward()``."""
-    import torch.nn.functional as F
-
-    opt_generator, opt_discriminator = optimizers
-    for _ in range(model.n_critic):
-        latent = model.sample_latent(real.shape[0])
-        fake = model.generate(latent).detach()
-        h_real, h_fake = model.trunk(real), model.trunk(fake)
-        gan_loss = F.softplus(-model.real_fake_head(h_real)).mean() + F.softplus(model.real_fake_head(h_fake)).mean()
-        info_loss = -model.code_head(h_fake).log_likelihood(latent).mean()
-        opt_discriminator.zero_grad()
-        (gan_loss + model.info_lambda * info_loss).backward()
-        model.guarded_step(opt_discriminator)
-    latent = model.sample_latent(real.shape[0])
-    with frozen(model.trunk, model.real_fake_head, model.code_head):
-        h_fake = model.trunk(model.generate(latent))
-        generator_loss = F.softplus(-model.real_fake_head(h_fake)).mean()
-        info_loss = -model.code_head(h_fake).log_likelihood(latent).mean()
-    opt_generator.zero_grad()
-    (generator_loss + model.info_lambda * info_loss).backward()
-    model.guarded_step(opt_generator)
-
-
-PLAIN_ITERATIONS = {"informative_ot": informative_ot_iteration, "sinkhorn": informative_ot_iteration,
-                    "infogan": infogan_iteration}
+def without_lightning(model, optimizers: list[torch.optim.Optimizer]):
+    """``model`` with the three Lightning hooks its ``train_iteration`` calls swapped for plain PyTorch: raw
+    optimizers, ``loss.backward()`` and no logging. The losses and updates are the module's own code, so
+    the comparison measures Lightning's overhead and nothing else."""
+    model.optimizers = lambda: optimizers
+    model.manual_backward = lambda loss: loss.backward()
+    model.log_train = lambda values, prog_bar=(): None
+    return model
 
 
 def reseed_latent(model, iteration: int, rank: int = 0) -> None:
@@ -116,14 +73,14 @@ def plain_setup(cfg, total_iterations: int):
     optimizers, schedulers = model.configure_optimizers()
     for scheduler in schedulers:  # without a Trainer the module sees no horizon; give it the run's
         scheduler.lr_lambdas = [linear_decay(cfg.model.lr_decay_start, total_iterations)]
-    return model, optimizers, schedulers, iter(datamodule.train_dataloader())
+    return without_lightning(model, optimizers), schedulers, iter(datamodule.train_dataloader())
 
 
-def plain_step(model, optimizers, schedulers, loader, iteration: int, step) -> None:
+def plain_step(model, schedulers, loader, iteration: int) -> None:
     real = next(loader)[0]
     reseed_latent(model, iteration)
     model._iteration_skipped = False
-    step(model, real, optimizers)
+    model.train_iteration(real)
     for scheduler in schedulers:
         scheduler.step()
     if model._iteration_skipped:
@@ -131,13 +88,12 @@ def plain_step(model, optimizers, schedulers, loader, iteration: int, step) -> N
 
 
 def plain_run(cfg, warmup: int, measured: int):
-    model, optimizers, schedulers, loader = plain_setup(cfg, warmup + measured)
-    step = PLAIN_ITERATIONS[cfg.model.name]
+    model, schedulers, loader = plain_setup(cfg, warmup + measured)
     for t in range(warmup):
-        plain_step(model, optimizers, schedulers, loader, t, step)
+        plain_step(model, schedulers, loader, t)
     start = time.perf_counter()
     for t in range(warmup, warmup + measured):
-        plain_step(model, optimizers, schedulers, loader, t, step)
+        plain_step(model, schedulers, loader, t)
     return measured / (time.perf_counter() - start), model
 
 

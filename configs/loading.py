@@ -117,6 +117,7 @@ def validate(cfg: DictConfig) -> None:
         ("model.ot.scaling", 0 < cfg.model.ot.scaling < 1, "must be in (0, 1); 0.7-0.9 is the useful range"),
         ("model.info_weight", cfg.model.info_weight >= 0, "must be >= 0"),
         ("model.n_critic", cfg.model.n_critic >= 1, "must be >= 1"),
+        ("model.n_generator", cfg.model.n_generator >= 1, "must be >= 1"),
         ("model.lr_decay_start", 0 <= cfg.model.lr_decay_start <= 1, "must be in [0, 1]"),
         ("data.batch_size", cfg.data.batch_size >= 2, "must be >= 2"),
         ("trainer.max_steps", cfg.trainer.max_steps >= 1, "must be >= 1"),

@@ -70,6 +70,9 @@ class CriticConfig:
     layers: int = 3  # mlp: hidden layers (ignored by conv)
     features: int = 64  # d, the dimension of phi(x)
     bound: str = "sphere"  # sphere: phi = h / |h| | ball: phi = h / sqrt(1 + |h|^2) (see networks.FeatureCritic)
+    # Divide every layer's weight by its largest singular value (Miyato et al. 2018): a Lipschitz critic
+    # that cannot separate real from generated images by a texture. Also InfoGAN's discriminator.
+    spectral_norm: bool = False
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=2e-4))
 
 
@@ -103,7 +106,10 @@ class OTConfig:
 class ModelConfig:
     name: str = "informative_ot"  # informative_ot | sinkhorn (= informative_ot with info_weight 0) | infogan
     info_weight: float = 8.0  # lam / eps of PAPER.md eq. 3; 0 is the plain Sinkhorn GAN
-    n_critic: int = 1  # critic (discriminator) updates per generator update
+    n_critic: int = 1  # critic (discriminator) updates per iteration
+    # Generator updates per iteration, each on fresh latents, after the critic's (Q: one update from their
+    # plans). OT-GAN's generator:critic ratio of 3 keeps the critic's cost from becoming degenerate.
+    n_generator: int = 1
     lr_decay_start: float = 0.5  # fraction of max_steps after which generator/critic lr decay linearly to 0 (1 = none)
     infogan_lambda: float = 1.0  # infogan: weight of the mutual-information bound
     # A non-finite loss or gradient skips that iteration's update (counted as train/skipped_steps);
@@ -120,7 +126,7 @@ class ModelConfig:
 class TrainerConfig:
     """Passed to `pytorch_lightning.Trainer` (except `max_steps`, see below)."""
 
-    # Training iterations: one generator update each, after n_critic critic updates. (Lightning's own
+    # Training iterations: n_critic critic updates then n_generator generator updates each. (Lightning's own
     # max_steps counts every optimizer step under manual optimization; train.py converts.)
     max_steps: int = 3000
     accelerator: str = "auto"  # cpu | gpu | auto

@@ -47,7 +47,7 @@ class DivergenceError(RuntimeError):
 class LatentGAN(pl.LightningModule):
     """Base of the models: a generator G(z) over a :class:`LatentSpec`, trained by manual optimization.
 
-    Subclasses implement ``train_iteration`` (critic updates then one generator update, all inside one
+    Subclasses implement ``train_iteration`` (critic updates then generator updates, all inside one
     call so ``fast_dev_run`` exercises every network), ``encode`` and the optimizers. One training step
     is one *iteration*; Lightning's ``global_step`` counts every optimizer step instead, hence
     :attr:`optimizer_steps_per_iteration`.
@@ -75,7 +75,7 @@ class LatentGAN(pl.LightningModule):
     # ----- one training iteration ------------------------------------------------------------------
     @abstractmethod
     def train_iteration(self, real: Tensor) -> None:
-        """Critic updates then one generator update on a batch of real observations."""
+        """Critic updates then generator updates on a batch of real observations."""
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         # The noise of iteration t on rank r is a function of (seed, r, t): ranks draw different latents
@@ -158,7 +158,7 @@ class LatentGAN(pl.LightningModule):
 
     @property
     def iteration(self) -> int:
-        """Completed training iterations (generator updates)."""
+        """Completed training iterations (each ``n_critic`` critic and ``n_generator`` generator updates)."""
         return self.global_step // self.optimizer_steps_per_iteration
 
     @property

@@ -10,7 +10,10 @@ The discriminator is the critic's trunk with two heads: a real/fake logit and th
 
 the non-saturating GAN loss plus the variational lower bound on I(c; G(c, n)): cross-entropy for
 categorical codes, Gaussian negative log-likelihood (fixed std) for continuous ones. With
-``model.critic.kind=identity`` (a data-space cost for the OT models) the discriminator is an MLP.
+``model.critic.kind=identity`` (a data-space cost for the OT models) the discriminator is an MLP. The
+OT models' critic options apply here too, so comparisons stay fair: ``model.critic.spectral_norm``
+normalizes the trunk and the real/fake head (not Q's head, as the OT models' Q is not normalized), and
+each iteration makes ``n_critic`` discriminator and ``n_generator`` generator updates.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from torch import Tensor, nn
 
 from lightning_modules.base import LatentGAN, frozen
 from lightning_modules.code_model import CodeHead, CodePosterior
-from lightning_modules.networks import build_trunk
+from lightning_modules.networks import build_trunk, spectrally_normalized
 
 
 class InfoGAN(LatentGAN):
@@ -31,13 +34,17 @@ class InfoGAN(LatentGAN):
         kind = "mlp" if critic["kind"] == "identity" else critic["kind"]
         self.trunk = build_trunk(kind, self.observation_shape, critic["hidden"], critic["layers"])
         self.real_fake_head = nn.Linear(self.trunk.out_dim, 1)
+        if critic["spectral_norm"]:
+            self.trunk = spectrally_normalized(self.trunk)
+            self.real_fake_head = spectrally_normalized(self.real_fake_head)
         self.code_head = CodeHead(self.trunk.out_dim, self.latent_spec, model["code_model"]["continuous_std"])
         self.info_lambda = float(model["infogan_lambda"])
         self.n_critic = int(model["n_critic"])
+        self.n_generator = int(model["n_generator"])
 
     @property
     def optimizer_steps_per_iteration(self) -> int:
-        return 1 + self.n_critic
+        return self.n_generator + self.n_critic
 
     def discriminator_parameters(self):
         return [*self.trunk.parameters(), *self.real_fake_head.parameters(), *self.code_head.parameters()]
@@ -62,14 +69,15 @@ class InfoGAN(LatentGAN):
             self.manual_backward(gan_loss + self.info_lambda * info_loss)
             self.guarded_step(opt_discriminator)
 
-        latent = self.sample_latent(real.shape[0])
-        with frozen(self.trunk, self.real_fake_head, self.code_head):
-            h_fake = self.trunk(self.generate(latent))
-            generator_loss = F.softplus(-self.real_fake_head(h_fake)).mean()
-            info_loss = -self.code_head(h_fake).log_likelihood(latent).mean()
-        opt_generator.zero_grad()
-        self.manual_backward(generator_loss + self.info_lambda * info_loss)
-        self.guarded_step(opt_generator)
+        for _ in range(self.n_generator):
+            latent = self.sample_latent(real.shape[0])
+            with frozen(self.trunk, self.real_fake_head, self.code_head):
+                h_fake = self.trunk(self.generate(latent))
+                generator_loss = F.softplus(-self.real_fake_head(h_fake)).mean()
+                info_loss = -self.code_head(h_fake).log_likelihood(latent).mean()
+            opt_generator.zero_grad()
+            self.manual_backward(generator_loss + self.info_lambda * info_loss)
+            self.guarded_step(opt_generator)
 
         self.log_train({"train/discriminator_loss": gan_loss.detach(), "train/generator_loss": generator_loss.detach(),
                         "train/code_nll": info_loss.detach()}, prog_bar=("train/generator_loss", "train/code_nll"))

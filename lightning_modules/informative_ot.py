@@ -5,11 +5,13 @@ One training step (one iteration):
 1. ``n_critic`` critic updates: the critic phi maximizes the perturbed divergence :math:`S^Q_\varepsilon`
    (eq. 6) between generated and real features, Q held fixed. Skipped when the cost is measured in
    data space (``model.critic.kind=identity``).
-2. Generator and code model, from one Sinkhorn solve: G minimizes :math:`S^Q_\varepsilon` (gradient by the
+2. ``n_generator`` generator updates, each from one Sinkhorn solve on fresh latents (OT-GAN updates its
+   generator several times per critic update so that the critic's cost does not become degenerate),
+   and one update of the code model Q from the same solves: G minimizes :math:`S^Q_\varepsilon` (gradient by the
    envelope theorem); Q minimizes the plan-weighted cross-entropy
    :math:`-\sum_{ij} w_{ij} \log Q(c_i \mid y_j)` with :math:`w_{ij} = b_j \pi_{ij} / \sum_i \pi_{ij}`,
-   the column-normalized plan (detached) - the max over Q of eq. (5), which is exact for the plan's
-   posterior even where the plan's rows have not converged. With ``model.code_model.generated_weight`` Q
+   the column-normalized plan (detached), averaged over the solves - the max over Q of eq. (5), which is
+   exact for the plan's posterior even where the plan's rows have not converged. With ``model.code_model.generated_weight`` Q
    also fits the generated pairs :math:`(c_i, G(z_i))` (G detached), the warm-up of section 5.
 
 ``info_weight = 0`` runs this same code: the perturbation is multiplied by zero, Q is still fitted (so the
@@ -27,7 +29,7 @@ from lightning_modules.base import LatentGAN, frozen
 from lightning_modules.code_model import CodeModel, CodePosterior
 from lightning_modules.distributed import gather_columns, gather_with_local_grad, world_size
 from lightning_modules.latent import LatentBatch
-from lightning_modules.networks import FeatureCritic, build_trunk
+from lightning_modules.networks import FeatureCritic, build_trunk, spectrally_normalized
 from lightning_modules.ot import InformativeSinkhorn, informative_sinkhorn_divergence
 
 
@@ -45,6 +47,8 @@ class InformativeOTGAN(LatentGAN):
                 critic["features"],
                 critic["bound"],
             )
+            if critic["spectral_norm"]:
+                self.critic = spectrally_normalized(self.critic)
             trunk_kind = critic["kind"]
         q = model["code_model"]
         self.code_model = CodeModel(
@@ -56,10 +60,11 @@ class InformativeOTGAN(LatentGAN):
         self.generated_weight = float(q["generated_weight"])
         self.ot = model["ot"]
         self.n_critic = int(model["n_critic"])
+        self.n_generator = int(model["n_generator"])
 
     @property
     def optimizer_steps_per_iteration(self) -> int:
-        return 2 + (self.n_critic if self.critic is not None else 0)
+        return self.n_generator + 1 + (self.n_critic if self.critic is not None else 0)  # G's, Q's, the critic's
 
     def configure_optimizers(self):
         optimizers = [
@@ -88,15 +93,15 @@ class InformativeOTGAN(LatentGAN):
             diameter=self.ot["diameter"], extra_iterations=self.ot["extra_iterations"],
         )
 
-    def solve(self, fake: Tensor, real: Tensor, latent: LatentBatch,
+    def solve(self, x: Tensor, y: Tensor, latent: LatentBatch,
               posterior: CodePosterior) -> tuple[InformativeSinkhorn, Tensor]:
-        r"""One Sinkhorn solve of eq. (6), on this rank's batch or on the global batch.
+        r"""One Sinkhorn solve of eq. (6) between this rank's generated features ``x`` and real features ``y``,
+        on this rank's batch or on the global batch.
 
         Returns the solve and :math:`\log Q(c_i \mid y_j)` for every latent sample i (of all ranks) and
         this rank's observations j, with gradient to Q; its detached value minus :math:`\log p(c_i)` is
         the pmi that perturbs the cost.
         """
-        x, y = self.features(fake), self.features(real)
         if self.gathers_global_batch:
             x, y = gather_with_local_grad(x), gather_with_local_grad(y)
             latent = LatentBatch(*(gather_with_local_grad(t) for t in (latent.categorical, latent.continuous, latent.noise)))
@@ -114,6 +119,14 @@ class InformativeOTGAN(LatentGAN):
         first = dist.get_rank() * local if self.gathers_global_batch else 0
         return -(weights[:, first : first + local].detach() * log_q).sum()
 
+    def code_loss(self, log_q: Tensor, plan: Tensor, fake: Tensor, latent: LatentBatch) -> Tensor:
+        """Q's loss for one solve: the plan-weighted cross-entropy, plus its cross-entropy on the generated
+        pairs weighted by ``model.code_model.generated_weight`` (G detached)."""
+        loss = self.plan_weighted_cross_entropy(log_q, plan)
+        if self.generated_weight:
+            loss = loss - self.generated_weight * self.code_model(fake.detach()).log_likelihood(latent).mean()
+        return loss
+
     # ----- training ------------------------------------------------------------------------------
     def train_iteration(self, real: Tensor) -> None:
         optimizers = self.optimizers()
@@ -129,25 +142,32 @@ class InformativeOTGAN(LatentGAN):
                 with torch.no_grad():
                     fake = self.generate(latent)
                     posterior = self.code_model(real)
-                critic_divergence = self.solve(fake, real, latent, posterior)[0].divergence
+                critic_divergence = self.solve(self.features(fake), self.features(real), latent, posterior)[0].divergence
                 opt_critic.zero_grad()
                 self.manual_backward(-scale * critic_divergence)
                 self.guarded_step(opt_critic)
             self.log_train({"train/critic_divergence": critic_divergence.detach()})
 
-        latent = self.sample_latent(real.shape[0])
-        with frozen(self.critic):
-            fake = self.generate(latent)
-            result, log_q = self.solve(fake, real, latent, self.code_model(real))
-        code_loss = self.plan_weighted_cross_entropy(log_q, result.plan)
-        if self.generated_weight:
-            code_loss = code_loss - self.generated_weight * self.code_model(fake.detach()).log_likelihood(latent).mean()
-        # One backward for both: the divergence does not reach Q (pmi is detached) and the
-        # cross-entropy does not reach G, so each optimizer sees only its own loss.
-        opt_generator.zero_grad()
-        opt_code.zero_grad()
-        self.manual_backward(scale * (result.divergence + code_loss))
-        self.guarded_step(opt_generator, opt_code)
+        # The critic is fixed during the generator updates and the real batch is the same: one forward of
+        # each on it serves every update. Q's loss is averaged over the updates' plans and stepped once,
+        # with the last update (with n_generator = 1: one backward for G and Q, as they touch disjoint
+        # parameters - the divergence does not reach Q, pmi being detached, nor the cross-entropy G).
+        with torch.no_grad():
+            real_features = self.features(real)
+        posterior = self.code_model(real)
+        code_loss = 0.0
+        for update in range(self.n_generator):
+            latent = self.sample_latent(real.shape[0])
+            with frozen(self.critic):
+                fake = self.generate(latent)
+                result, log_q = self.solve(self.features(fake), real_features, latent, posterior)
+            code_loss = code_loss + self.code_loss(log_q, result.plan, fake, latent) / self.n_generator
+            last = update == self.n_generator - 1
+            opt_generator.zero_grad()
+            if last:
+                opt_code.zero_grad()
+            self.manual_backward(scale * (result.divergence + code_loss) if last else scale * result.divergence)
+            self.guarded_step(opt_generator, *([opt_code] if last else []))
 
         self.log_train({"train/divergence": result.divergence.detach(), "train/code_nll": code_loss.detach()},
                        prog_bar=("train/divergence", "train/code_nll"))

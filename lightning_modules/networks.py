@@ -3,7 +3,8 @@
 * generators: an MLP for 2D data, a DCGAN-style transposed-convolution net for images;
 * trunks: the body of the critic, of InfoGAN's discriminator and of the code model Q - an MLP or a
   DCGAN-style strided-convolution net mapping an observation to a feature vector of ``out_dim``;
-* :class:`FeatureCritic`: phi(x) = a trunk, a linear map to R^d, and a projection onto the unit sphere.
+* :class:`FeatureCritic`: phi(x) = a trunk, a linear map to R^d, and a projection onto the unit sphere;
+* :func:`spectrally_normalized`: the critic's layers divided by their largest singular value.
 
 Images are ``(C, H, W)`` with H = W a power of two from 8 to 64, values in [0, 1].
 """
@@ -13,6 +14,7 @@ import math
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 
 def _mlp(in_dim: int, hidden: int, layers: int, activation: type[nn.Module]) -> nn.Sequential:
@@ -101,6 +103,23 @@ def build_trunk(kind: str, observation_shape: tuple[int, ...], hidden: int, laye
     if kind == "conv":
         return ConvTrunk(observation_shape, hidden)  # type: ignore[arg-type]
     raise ValueError(f"network kind must be mlp or conv, got {kind!r}")
+
+
+def spectrally_normalized(module: nn.Module) -> nn.Module:
+    """Every linear and convolution layer of ``module`` reparametrized as W / sigma(W) (Miyato et al. 2018).
+
+    sigma is the largest singular value of the weight reshaped to (out, in * kernel), estimated by one
+    power iteration per training forward (torch's ``spectral_norm``). Each layer is then 1-Lipschitz up
+    to the convolution's reshaping and the network, with LeakyReLU, is Lipschitz with a bounded
+    constant: it cannot sharpen its features without bound on differences between real and generated
+    images, which on images made an unconstrained critic separate them by a texture the generator then
+    copied (benchmarks/results/image_study.md).
+    """
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        return spectral_norm(module)
+    for name, child in list(module.named_children()):
+        setattr(module, name, spectrally_normalized(child))
+    return module
 
 
 class FeatureCritic(nn.Module):

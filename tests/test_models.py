@@ -174,3 +174,51 @@ def test_critic_bounds_keep_features_in_the_unit_ball_and_only_the_ball_keeps_a_
         phi = critic(h)
         (grad,) = torch.autograd.grad((phi + phi.detach()).pow(2).sum() / 2, h)
         assert (grad.abs().max() < 1e-5) == vanishes
+
+
+def test_n_generator_sets_the_optimizer_steps_and_the_iteration_bookkeeping():
+    """n_critic critic updates then n_generator generator updates per iteration, each on fresh latents;
+    global_step counts all of them and `iteration` still counts iterations."""
+    model = recording(InformativeOTGAN)(model_config("model.critic.kind=mlp", "model.n_critic=1", "model.n_generator=3"), (2,))
+    model.touched = []
+    trainer = fit(model, GaussianMixtureDataModule(batch_size=32, num_samples=256), iterations=4)
+    assert model.optimizer_steps_per_iteration == 1 + 3 + 1
+    assert trainer.global_step == 20 and model.iteration == 4
+    critic, generator = names(model, "critic."), names(model, "generator.") | names(model, "code_model.")
+    # Q is fitted once per iteration, on the plans of all three updates, with the last generator update
+    assert model.touched == [critic, names(model, "generator."), names(model, "generator."), generator] * 4
+
+    infogan = InfoGAN(model_config("model.name=infogan", "model.n_critic=2", "model.n_generator=3"), (2,))
+    trainer = fit(infogan, GaussianMixtureDataModule(batch_size=32, num_samples=256), iterations=2)
+    assert infogan.optimizer_steps_per_iteration == 5 and trainer.global_step == 10 and infogan.iteration == 2
+
+
+def test_spectral_norm_makes_every_critic_layer_1_lipschitz_and_leaves_q_alone():
+    """After training forwards (one power iteration each) every linear and convolution weight of the critic,
+    reshaped to (out, in * kernel), has largest singular value 1; without the option it does not. InfoGAN's
+    trunk and real/fake head are normalized too, its code head (Q) is not."""
+
+    def top_singular_values(module):
+        values = {}
+        for name, layer in module.named_modules():
+            if isinstance(layer, (torch.nn.Linear, torch.nn.Conv2d)):
+                values[name] = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2).item()
+        return values
+
+    images = torch.rand(16, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    conv = ["model.critic.kind=conv", "model.critic.hidden=8", "model.code_model.hidden=8", "model.generator.kind=conv",
+            "model.generator.hidden=8", "model.latent.categorical=[3]"]
+    for spectral_norm in (True, False):
+        torch.manual_seed(0)
+        model = InformativeOTGAN(model_config(*conv, f"model.critic.spectral_norm={spectral_norm}"), (1, 16, 16))
+        infogan = InfoGAN(model_config(*conv, "model.name=infogan", f"model.critic.spectral_norm={spectral_norm}"),
+                          (1, 16, 16))
+        for _ in range(30):  # power iterations converge on the top singular vector
+            model.critic(images), infogan.real_fake_head(infogan.trunk(images))
+        critic_sigmas = top_singular_values(model.critic)
+        discriminator_sigmas = {**top_singular_values(infogan.trunk), "head": top_singular_values(infogan.real_fake_head)[""]}
+        assert len(critic_sigmas) == 4 and len(discriminator_sigmas) == 4  # 2 convs, 1 linear, the head
+        for sigma in [*critic_sigmas.values(), *discriminator_sigmas.values()]:
+            assert (sigma == pytest.approx(1, abs=2e-3)) == spectral_norm, (critic_sigmas, discriminator_sigmas)
+        for q in (model.code_model, infogan.code_head):
+            assert not any(s == pytest.approx(1, abs=2e-3) for s in top_singular_values(q).values())

@@ -171,3 +171,20 @@ def test_interrupted_save_leaves_previous_checkpoint_intact(tmp_path):
         callback.save(FailingTrainer())
     assert callback.last_path.read_bytes() == b"previous good checkpoint"
     assert sorted(os.listdir(tmp_path)) == ["last.ckpt", "last.ckpt.partial"]
+
+
+@pytest.mark.slow
+def test_resume_with_several_generator_updates_per_iteration_equals_uninterrupted_run(tmp_path):
+    """With a learned critic and n_generator=3 an iteration is 5 optimizer steps (1 critic, 3 generator, 1 Q); a run stopped after 4
+    iterations and resumed to 8 ends with the uninterrupted run's weights and iteration count. (No lr decay,
+    whose schedule depends on the run's length, so that a shorter run is an interrupted longer one.)"""
+    ratio = [*SHORT, "model.critic.kind=mlp", "model.critic.hidden=32", "model.n_generator=3", "model.lr_decay_start=1",
+             "callbacks.traversal.enabled=false", "callbacks.checkpoint.every_n_steps=100"]
+    train(load_config([*ratio, "trainer.max_steps=8", f"run_dir={tmp_path / 'reference'}"]))
+    train(load_config([*ratio, "trainer.max_steps=4", f"run_dir={tmp_path / 'resumed'}"]))
+    assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4 * 5
+    summary = train(load_config([f"resume={tmp_path / 'resumed'}", "trainer.max_steps=8"]))
+    assert summary["iterations"] == 8 and summary["optimizer_steps"] == 8 * 5
+    final, expected = weights(tmp_path / "resumed"), weights(tmp_path / "reference")
+    for name in expected:
+        assert torch.equal(final[name], expected[name]), name
