@@ -78,16 +78,15 @@ def child(model_name: str, threads: int) -> dict:
     set_threads(threads)
     warnings.filterwarnings("ignore")
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    from benchmarks.throughput import PLAIN_ITERATIONS, plain_setup, preset_config, reseed_latent
+    from benchmarks.throughput import plain_setup, preset_config, reseed_latent
 
     cfg = preset_config("dsprites", model_name)
-    model, optimizers, _, loader = plain_setup(cfg, 10)
+    model, _, loader = plain_setup(cfg, 10)
     real = next(loader)[0]
-    step = PLAIN_ITERATIONS[model_name]
 
     def iteration(t: int) -> None:
         reseed_latent(model, t)
-        step(model, real, optimizers)
+        model.train_iteration(real)
 
     result = {"model": model_name, "batch": int(real.shape[0]),
               "parameters": sum(p.numel() for p in model.parameters())}
