@@ -26,7 +26,7 @@ scores and writes DIR/metrics.json and DIR/traversals/*.png.
   out=DIR     where to write (default: <run>/inspect)
   key=value   overrides of the run's config.yaml, e.g. for the reference-size evaluation:
               callbacks.metrics.num_train=10000 callbacks.metrics.num_test=5000
-              callbacks.metrics.dci_n_estimators=100
+              callbacks.metrics.dci_n_estimators=100 callbacks.metrics.fidelity_samples=10000
 """
 
 
@@ -82,21 +82,19 @@ def load_model(checkpoint_path: Path, cfg: DictConfig):
 
 
 def evaluation_scores(cfg: DictConfig, model, datamodule) -> dict[str, float]:
-    """The ``eval/...`` scores the training callbacks log for this kind of data (see callbacks/__init__.py)."""
-    from callbacks.data_kind import is_image_data
-    from callbacks.disentanglement import applicable_scores, disentanglement_scores
-    from callbacks.mixture_metrics import MixtureMetrics
+    """The ``eval/...`` scores the training callbacks log for this data: the same evaluators
+    (callbacks/evaluators.py), with the same settings and seeds."""
+    from callbacks.disentanglement import DisentanglementMetrics, applicable_scores
+    from callbacks.evaluators import build_evaluators
 
-    metrics = cfg.callbacks.metrics
-    if hasattr(datamodule, "modes") and model.latent_spec.categorical_sizes:
-        return MixtureMetrics(datamodule.modes, datamodule.std, 0, metrics.num_generated).evaluate(model)
-    if is_image_data(datamodule):
-        note = applicable_scores(model.latent_spec, datamodule)[2]
-        if note:
-            print(f"note: {note}", file=sys.stderr)
-        return disentanglement_scores(model, datamodule, metrics.num_train, metrics.num_test, cfg.seed,
-                                      metrics.dci_n_estimators)
-    return {}
+    scores: dict[str, float] = {}
+    for evaluator in build_evaluators(cfg, datamodule):
+        if isinstance(evaluator, DisentanglementMetrics):
+            note = applicable_scores(model.latent_spec, datamodule)[2]
+            if note:
+                print(f"note: {note}", file=sys.stderr)
+        scores.update(evaluator.evaluate(model))
+    return scores
 
 
 def inspect(checkpoint: str | Path, out_dir: str | Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:

@@ -4,9 +4,11 @@ over seeds with the worst seed beside them."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 from pathlib import Path
 
+from benchmarks.report import RESULTS
 from configs.loading import load_config
 from train import train
 
@@ -23,6 +25,48 @@ def train_run(preset: str, model: str, seed: int, out: Path, overrides: list[str
     return {**summary, "run_dir": run_dir}
 
 
+def iterations_per_second(preset: str, model: str, out: Path, overrides: list[str], short: int = 10,
+                          long: int = 50) -> float:
+    """Training speed of ``model`` on ``preset`` with ``overrides``: iterations per second of two runs
+    without evaluation, ``long`` and ``short`` iterations, differenced, so start-up and the first slow
+    iterations cancel (``time/seconds`` of a benchmark run also counts its final evaluation)."""
+    seconds = {}
+    for iterations in (short, long):
+        probe = train_run(preset, model, 0, out / f"speed_{iterations}", [
+            *overrides, f"trainer.max_steps={iterations}", "callbacks.metrics.enabled=false",
+            "callbacks.traversal.enabled=false"])
+        seconds[iterations] = probe["time/seconds"]
+    return (long - short) / max(seconds[long] - seconds[short], 1e-9)
+
+
+def equal_time_iterations(preset: str, reference: str, reference_iterations: int, models: list[str], out: Path,
+                          overrides: dict[str, list[str]]) -> dict[str, int]:
+    """Iterations that take each of ``models`` as long as ``reference_iterations`` take ``reference``.
+
+    Speeds are measured back to back on short runs and only their ratio is used, so a load on the shared
+    machine that slows both alike cancels out.
+    """
+    rates = {m: iterations_per_second(preset, m, out, overrides[m]) for m in dict.fromkeys([reference, *models])}
+    return {m: max(1, round(reference_iterations * rates[m] / rates[reference])) for m in models}
+
+
+def benchmark_runs(preset: str, seeds: list[int], out: Path, overrides: dict[str, list[str]], steps: int,
+                   equal_time: bool) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """Every model of ``overrides`` (model -> its settings) on every seed for ``steps`` iterations; with
+    ``equal_time`` also every other model for the wall-clock time informative_ot takes (its iterations
+    scaled by :func:`equal_time_iterations`). Returns both result sets (the second empty without it)."""
+    def runs(model: str, folder: Path, iterations: int) -> list[dict]:
+        return [train_run(preset, model, seed, folder, [*overrides[model], f"trainer.max_steps={iterations}"])
+                for seed in seeds]
+
+    results = {model: runs(model, out, steps) for model in overrides}
+    baselines = [model for model in overrides if model != "informative_ot"]
+    if not equal_time or "informative_ot" not in overrides or not baselines:
+        return results, {}
+    iterations = equal_time_iterations(preset, "informative_ot", steps, baselines, out, overrides)
+    return results, {model: runs(model, out / "equal_time", iterations[model]) for model in baselines}
+
+
 def mean_std(values: list[float]) -> str:
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.3g} ± {spread:.2g}"
@@ -30,9 +74,9 @@ def mean_std(values: list[float]) -> str:
 
 def score_table(results: dict[str, list[dict]], scores: dict[str, str], worst_by: tuple[str, ...]) -> str:
     """A markdown table: one row per model, ``scores`` (summary key -> column title) as mean ± std over
-    seeds, the worst seed (lowest ``worst_by`` scores, compared in order) written out, and mean seconds
-    and iterations per second."""
-    header = ["model", *scores.values(), f"worst seed ({' / '.join(scores.values())})", "seconds", "it/s"]
+    seeds, the worst seed (lowest ``worst_by`` scores, compared in order) written out, mean seconds (the
+    evaluation at the end included), iterations per second and iterations."""
+    header = ["model", *scores.values(), f"worst seed ({' / '.join(scores.values())})", "seconds", "it/s", "iterations"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for model, runs in results.items():
         cells = [mean_std([r[key] for r in runs]) for key in scores]
@@ -40,12 +84,30 @@ def score_table(results: dict[str, list[dict]], scores: dict[str, str], worst_by
         cells.append(" / ".join(f"{worst[key]:.3g}" for key in scores))
         cells.append(f"{statistics.mean(r['time/seconds'] for r in runs):.0f}")
         cells.append(f"{statistics.mean(r['time/iterations_per_second'] for r in runs):.1f}")
+        cells.append(str(runs[0]["iterations"]))
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def equal_time_table(timed: dict[str, list[dict]], steps: int, scores: dict[str, str], worst_by: tuple[str, ...]) -> str:
+    """The table of :func:`benchmark_runs`' equal wall-clock runs with its caption ("" without such runs)."""
+    if not timed:
+        return ""
+    return ("At equal wall-clock: each baseline runs as many iterations as take the time informative_ot's "
+            f"{steps} take (speeds measured side by side)\n\n" + score_table(timed, scores, worst_by) + "\n\n")
+
+
 def best_run(runs: list[dict], key: str) -> dict:
     return max(runs, key=lambda r: r[key])
+
+
+def save_traversals(run: dict, folder: str, name: str) -> None:
+    """Copy a run's final traversal grids to ``benchmarks/results/<folder>/<name>_<code>.png``."""
+    target = RESULTS / folder
+    target.mkdir(parents=True, exist_ok=True)
+    for png in sorted((Path(run["run_dir"]) / "traversals").glob("traversal_*_final.png")):
+        code = png.name[len("traversal_"):-len("_final.png")]
+        shutil.copyfile(png, target / f"{name}_{code}.png")
 
 
 # The image benchmarks' models and where their OT cost is measured. ``pixel`` drops the critic and
@@ -62,6 +124,9 @@ def image_benchmark_parser(description: str, quick_help: str) -> argparse.Argume
     parser.add_argument("--steps", type=int, default=None, help="iterations (default: the preset's)")
     parser.add_argument("--models", nargs="+", default=None, choices=IMAGE_MODELS,
                         help="default: all three (--cost critic), the two OT models (--cost pixel)")
+    parser.add_argument("--equal-time", action="store_true",
+                        help="also run the baselines for as long as informative_ot runs (their iterations "
+                             "scaled by their measured speed) and print a second table")
     parser.add_argument("--quick", action="store_true", help=quick_help)
     return parser
 

@@ -121,6 +121,8 @@ def validate(cfg: DictConfig) -> None:
         ("model.lr_decay_start", 0 <= cfg.model.lr_decay_start <= 1, "must be in [0, 1]"),
         ("data.batch_size", cfg.data.batch_size >= 2, "must be >= 2"),
         ("trainer.max_steps", cfg.trainer.max_steps >= 1, "must be >= 1"),
+        ("callbacks.metrics.fidelity_samples", cfg.callbacks.metrics.fidelity_samples >= 4,
+         "must be >= 4 (precision and recall need more than k = 3 neighbours; FID wants thousands)"),
     ]
     for key, ok, requirement in checks:
         if not ok:

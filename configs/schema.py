@@ -167,7 +167,8 @@ class TraversalConfig:
 @dataclass
 class MetricsConfig:
     # eval/... scores: 2D mixtures: modes captured, quality, code purity; images with >= 2 factors:
-    # MIG, FactorVAE, BetaVAE, DCI, SAP; images with one label (digits, MNIST): unsupervised accuracy.
+    # MIG, FactorVAE, BetaVAE, DCI, SAP; images with one label (digits, MNIST): unsupervised accuracy;
+    # every image dataset: FID, precision, recall (see `fidelity`).
     enabled: bool = True
     every_n_steps: int = 1000  # also at the end of training
     num_train: int = 2000  # samples for fitting score classifiers (disentanglement_lib uses 10,000)
@@ -177,6 +178,16 @@ class MetricsConfig:
     # classifier per factor value, so on dSprites (113 values) 100 stages take ~35 s at 2,000 points;
     # 20 gives an in-training estimate. Use 100 (with inspect_checkpoint.py) to compare with papers.
     dci_n_estimators: int = 20
+    # Images: eval/fid, eval/precision, eval/recall (improved precision and recall, k = 3) of generated
+    # against real images, in the feature space of a small conv net trained once on the data's own
+    # factors (not Inception: such FIDs are not comparable with published ones).
+    fidelity: bool = True
+    # Generated and real images each. FID's bias falls like 1/n and precision/recall grow with n:
+    # compare scores at equal sample sizes.
+    fidelity_samples: int = 2000
+    # Folder of the trained feature networks, one file per data configuration and network settings
+    # (trained in seconds to a minute when missing; copy the folder to reuse them on another machine).
+    feature_cache: str = "~/.cache/informative-ot-gan/feature_networks"
 
 
 @dataclass

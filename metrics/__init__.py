@@ -3,13 +3,19 @@
 One metric per module, each a torchmetrics `Metric` plus a functional twin: MIG (`mig`), FactorVAE score
 (`factor_vae`), BetaVAE score (`beta_vae`), DCI (`dci`), SAP (`sap`). `evaluate_disentanglement` computes
 them all for an encoder on ground-truth data. `unsupervised_accuracy` scores a categorical code against labels.
+
+Sample quality of images: improved precision and recall (`precision_recall`) and, with torchmetrics' FID,
+`fidelity`, in the feature space of a small network trained on the data's factors (`feature_network`,
+trained by `feature_training`, cached by `feature_cache`).
 """
 from metrics.beta_vae import BetaVAEScore, beta_vae_features, beta_vae_score
 from metrics.dci import DCI, dci, dci_completeness, dci_disentanglement
 from metrics.evaluate import SCORE_NAMES, evaluate_disentanglement
 from metrics.factor_vae import FactorVAEScore, factor_vae_score, factor_vae_votes, global_code_variances
 from metrics.ground_truth import GroundTruthData, sample_codes
+from metrics.fidelity import fidelity
 from metrics.mig import MutualInfoGap, mutual_info_gap
+from metrics.precision_recall import ImprovedPrecisionRecall, improved_precision_recall
 from metrics.sap import SAPScore, sap_score
 from metrics.unsupervised_accuracy import UnsupervisedAccuracy, unsupervised_accuracy
 
@@ -19,6 +25,7 @@ __all__ = [
     "DCI",
     "FactorVAEScore",
     "GroundTruthData",
+    "ImprovedPrecisionRecall",
     "MutualInfoGap",
     "SAPScore",
     "UnsupervisedAccuracy",
@@ -30,7 +37,9 @@ __all__ = [
     "evaluate_disentanglement",
     "factor_vae_score",
     "factor_vae_votes",
+    "fidelity",
     "global_code_variances",
+    "improved_precision_recall",
     "mutual_info_gap",
     "sample_codes",
     "sap_score",

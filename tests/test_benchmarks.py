@@ -61,6 +61,7 @@ def test_quick_quality_benchmarks_tabulate_every_model(capsys):
     for row in rows.values():
         scores = [float(cell.split(" ± ")[0]) for cell in row[1:6]]
         assert all(0 <= s <= 1 for s in scores), row
+    assert_fidelity_columns(text, rows, 6)
     assert "InfoGAN-CR" in text, "published figures are printed beside ours"
 
     text = digits.main(["--quick"])
@@ -69,6 +70,15 @@ def test_quick_quality_benchmarks_tabulate_every_model(capsys):
     for row in rows.values():
         # Hungarian matching of 10 values to 10 classes: at least chance-level 0.1 can always be matched.
         assert 0.1 <= float(row[1].split(" ± ")[0]) <= 1
+    assert_fidelity_columns(text, rows, 2)
+
+
+def assert_fidelity_columns(text: str, rows: dict, first: int) -> None:
+    """Columns ``first`` .. ``first + 2`` are FID (> 0) and precision and recall (in [0, 1])."""
+    assert table_rows(text)[0][first:first + 3] == ["FID", "precision", "recall"]
+    for row in rows.values():
+        fid, precision, recall = (float(cell.split(" ± ")[0]) for cell in row[first:first + 3])
+        assert fid > 0 and 0 <= precision <= 1 and 0 <= recall <= 1, row
 
 
 def test_pixel_cost_runs_only_the_models_that_have_an_ot_cost():

@@ -24,6 +24,7 @@ def dsprites_run(tmp_path_factory):
     summary = train(load_config([
         "experiment=dsprites", "trainer.max_steps=4", "callbacks.traversal.every_n_steps=2",
         "callbacks.metrics.every_n_steps=4", "callbacks.metrics.num_train=200", "callbacks.metrics.num_test=100",
+        "callbacks.metrics.fidelity_samples=200",
         "logger.mode=disabled", "data.batch_size=16", "trainer.enable_progress_bar=false",
         "model.code_model.hidden=32", f"run_dir={run_dir}",
     ]))
@@ -53,7 +54,7 @@ def test_inspect_reproduces_the_run_scores(dsprites_run, tmp_path, capsys):
     assert main([f"ckpt={run_dir / 'checkpoints' / 'last.ckpt'}", f"out={tmp_path / 'out'}"]) == 0
     result = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert result["iterations"] == 4
-    for name in SCORES:
+    for name in SCORES + ("fid", "precision", "recall"):
         assert result[f"eval/{name}"] == pytest.approx(summary[f"eval/{name}"], rel=1e-5, abs=1e-6)
     assert sorted(p.name for p in (tmp_path / "out" / "traversals").iterdir()) == [
         f"traversal_{code}_step000004.png" for code in CODES]

@@ -1,0 +1,36 @@
+"""Which ``eval/...`` evaluators apply to a run: decided here once, for training (callbacks/__init__.py
+adds them as callbacks) and for inspect_checkpoint.py (which calls their ``evaluate(model)``), so the
+two always compute the same scores."""
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from callbacks.data_kind import is_image_data
+from callbacks.disentanglement import DisentanglementMetrics
+from callbacks.fidelity import FidelityMetrics, data_config
+from callbacks.mixture_metrics import MixtureMetrics
+
+
+def build_evaluators(cfg: DictConfig, datamodule) -> list:
+    """The evaluation callbacks for ``datamodule`` with the settings of ``cfg.callbacks.metrics``
+    (``enabled`` aside: training checks it, inspection always evaluates):
+
+    * 2D mixtures (data with ``modes``) and a categorical code: :class:`MixtureMetrics`;
+    * images: :class:`DisentanglementMetrics`, and :class:`FidelityMetrics` unless
+      ``callbacks.metrics.fidelity=false``.
+    """
+    metrics = cfg.callbacks.metrics
+    if hasattr(datamodule, "modes"):
+        if not cfg.model.latent.categorical:
+            return []
+        return [MixtureMetrics(datamodule.modes, datamodule.std, metrics.every_n_steps, metrics.num_generated)]
+    if not is_image_data(datamodule):
+        return []
+    evaluators: list = [DisentanglementMetrics(
+        datamodule, metrics.every_n_steps, num_train=metrics.num_train, num_test=metrics.num_test, seed=cfg.seed,
+        dci_n_estimators=metrics.dci_n_estimators,
+    )]
+    if metrics.fidelity:
+        evaluators.append(FidelityMetrics(datamodule, metrics.every_n_steps, data_config(cfg), metrics.feature_cache,
+                                          num_samples=metrics.fidelity_samples, seed=cfg.seed))
+    return evaluators

@@ -1,0 +1,106 @@
+"""``eval/fid``, ``eval/precision``, ``eval/recall`` of image models, every N iterations and at the end of
+training (on rank 0, never under ``fast_dev_run``).
+
+Generated images (latents drawn from ``seed``) are compared with real ones (``datamodule.sample`` with
+``seed``) in the feature space of a small network trained on the data's own factors and cached on disk
+(metrics/feature_cache.py): FID (lower is better) and improved precision and recall with k = 3
+(Kynkäänniemi et al. 2019; higher is better). The FIDs are in that network's space, so they compare
+runs on one data configuration with each other, not with published Inception FIDs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from callbacks.eval_logging import log_eval, should_run
+from lightning_modules.latent import LatentBatch
+from metrics.feature_cache import feature_network
+from metrics.fidelity import fidelity
+
+
+def data_config(cfg: DictConfig) -> dict:
+    """What selects the images, for the feature network's cache key: ``data.name``, ``data.path``
+    (absolute) and the dataset's own section (``data.dsprites``), if it has one. Loader settings
+    (batch size, workers) and the other datasets' sections are left out: they do not change the images."""
+    data = cfg.data
+    section = data.get(data.name)
+    return {
+        "name": data.name,
+        "path": str(Path(data.path).expanduser().resolve()) if data.path else None,
+        data.name: OmegaConf.to_container(section, resolve=True) if section is not None else None,
+    }
+
+
+@torch.no_grad()
+def generate_images(model, n: int, seed: int, batch_size: int = 500) -> torch.Tensor:
+    """``n`` images of ``model`` in eval mode from latents drawn with ``seed``, on the model's device."""
+    latent = model.latent_spec.sample(n, torch.Generator().manual_seed(seed))
+    was_training = model.training
+    model.eval()
+    images = [model.generate(LatentBatch(latent.categorical[i:i + batch_size], latent.continuous[i:i + batch_size],
+                                         latent.noise[i:i + batch_size]).to(model.device))
+              for i in range(0, n, batch_size)]
+    model.train(was_training)
+    return torch.cat(images)
+
+
+def fidelity_scores(model, datamodule, network, num_samples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """``eval/fid``, ``eval/precision``, ``eval/recall`` of ``num_samples`` generated against as many real
+    images, both drawn from ``seed``; ``network`` is moved to the model's device."""
+    network.to(model.device)
+    real = datamodule.sample(num_samples, seed=seed)[0].to(model.device)
+    scores = fidelity(real, generate_images(model, num_samples, seed), network)
+    return {f"eval/{name}": value for name, value in scores.items()}
+
+
+class FidelityMetrics(pl.Callback):
+    """Logs :func:`fidelity_scores` through ``log_eval`` every ``every_n_iterations`` and at the end of
+    training. The feature network is loaded (or trained) once, at the start of training on rank 0.
+
+    Args:
+        datamodule: image data with ``sample``, ``observation_shape``, ``factor_names``, ``factor_sizes``.
+        every_n_iterations: evaluation period (0: only at the end).
+        data_config: the data's configuration, part of the feature network's cache key (:func:`data_config`).
+        cache_dir: the feature networks' folder (``callbacks.metrics.feature_cache``).
+        num_samples: generated and real images each (``callbacks.metrics.fidelity_samples``).
+        seed: latents and real images.
+    """
+
+    def __init__(self, datamodule, every_n_iterations: int, data_config: dict, cache_dir: str | Path,
+                 num_samples: int = 2000, seed: int = 0) -> None:
+        self.datamodule = datamodule
+        self.every_n_iterations = every_n_iterations
+        self.data_config = data_config
+        self.cache_dir = cache_dir
+        self.settings = dict(num_samples=num_samples, seed=seed)
+        self.evaluated_at: int | None = None
+        self._network = None
+
+    def network(self):
+        """The feature network, from the cache or trained, once per callback."""
+        if self._network is None:
+            self._network = feature_network(self.datamodule, self.data_config, self.cache_dir)
+        return self._network
+
+    def evaluate(self, pl_module) -> dict[str, float]:
+        return fidelity_scores(pl_module, self.datamodule, self.network(), **self.settings)
+
+    def run(self, trainer, pl_module) -> None:
+        log_eval(trainer, pl_module, self.evaluate(pl_module))
+        self.evaluated_at = pl_module.iteration
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        # Train (or load) the network before the first iteration, so its minute is not in an evaluation.
+        if not trainer.fast_dev_run and trainer.is_global_zero:
+            self.network()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if should_run(trainer, pl_module, self.every_n_iterations):
+            self.run(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if not trainer.fast_dev_run and trainer.is_global_zero and self.evaluated_at != pl_module.iteration:
+            self.run(trainer, pl_module)
