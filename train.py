@@ -192,8 +192,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for logger in trainer.loggers:
             if hasattr(logger, "experiment") and logger.__class__.__name__ == "WandbLogger":
                 logger.experiment.summary.update(summary)
-        print(f"run folder: {run_dir}", flush=True)
+        print(final_report(summary, run_dir), flush=True)
     return summary
+
+
+def final_report(summary: dict[str, Any], run_dir: Path) -> str:
+    """What a run prints at its end: its final ``eval/...`` scores, where its traversal grids are, and its
+    folder (the last line, which scripts read)."""
+    lines = [f"{key:<28} {value:.4g}" for key, value in summary.items() if key.startswith("eval/")]
+    grids = sorted((run_dir / "traversals").glob("*_final.png"))
+    if grids:
+        lines.append(f"traversal grids: {len(grids)} in {run_dir / 'traversals'} (*_final.png)")
+    lines.append(f"run folder: {run_dir}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

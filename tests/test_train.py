@@ -37,9 +37,14 @@ def test_fast_dev_run_of_every_preset(name, model, tmp_path, mnist_dir):
     assert np.isfinite(summary["train/code_nll"])
 
 
-def test_short_run_leaves_config_checkpoint_and_summary(tmp_path):
+def test_short_run_leaves_config_checkpoint_and_summary(tmp_path, capsys):
     cfg = quick("gaussians", tmp_path, "callbacks.checkpoint.every_n_steps=2")
     summary = train(cfg)
+    # the run ends by printing its final scores (those of summary.json), its grids and, last, its folder
+    printed = capsys.readouterr().out.strip().splitlines()
+    scores = {line.split()[0]: float(line.split()[1]) for line in printed if line.startswith("eval/")}
+    assert scores == pytest.approx({k: v for k, v in summary.items() if k.startswith("eval/")}, rel=1e-3)
+    assert len(scores) == 3 and printed[-1] == f"run folder: {tmp_path / 'gaussians'}"
     run_dir = tmp_path / "gaussians"
     written = json.loads((run_dir / "summary.json").read_text())
     assert written == pytest.approx(summary)
