@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import logging
 
-import pytorch_lightning as pl
 
-from callbacks.eval_logging import log_eval, should_run
+from callbacks.eval_logging import PeriodicEvaluation
 from metrics import evaluate_disentanglement, unsupervised_accuracy
 
 log = logging.getLogger(__name__)
@@ -74,25 +73,18 @@ def disentanglement_scores(model, datamodule, num_train: int = 2000, num_test: i
     return scores
 
 
-class DisentanglementMetrics(pl.Callback):
+class DisentanglementMetrics(PeriodicEvaluation):
     """Logs :func:`disentanglement_scores` through ``log_eval`` every ``every_n_iterations`` and at the end
     of training (on rank 0, never under ``fast_dev_run``); the final values land in summary.json."""
 
     def __init__(self, datamodule, every_n_iterations: int, num_train: int = 2000, num_test: int = 1000,
                  seed: int = 0, dci_n_estimators: int = 20) -> None:
+        super().__init__(every_n_iterations)
         self.datamodule = datamodule
-        self.every_n_iterations = every_n_iterations
         self.settings = dict(num_train=num_train, num_test=num_test, seed=seed, dci_n_estimators=dci_n_estimators)
-        self.evaluated_at: int | None = None
 
     def evaluate(self, pl_module) -> dict[str, float]:
         return disentanglement_scores(pl_module, self.datamodule, **self.settings)
-
-    def run(self, trainer, pl_module) -> None:
-        values = self.evaluate(pl_module)
-        if values:  # empty when no score applies (said once at the start of training)
-            log_eval(trainer, pl_module, values)
-        self.evaluated_at = pl_module.iteration
 
     def on_fit_start(self, trainer, pl_module) -> None:
         if trainer.fast_dev_run or not trainer.is_global_zero:
@@ -100,12 +92,3 @@ class DisentanglementMetrics(pl.Callback):
         note = applicable_scores(pl_module.latent_spec, self.datamodule)[2]
         if note:
             log.warning(f"DisentanglementMetrics: {note}")
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if should_run(trainer, pl_module, self.every_n_iterations):
-            self.run(trainer, pl_module)
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        # When the last iteration was just evaluated the scores would be the same: skip the (slow) repeat.
-        if not trainer.fast_dev_run and trainer.is_global_zero and self.evaluated_at != pl_module.iteration:
-            self.run(trainer, pl_module)

@@ -1,5 +1,6 @@
 """Where evaluation callbacks put their numbers: every logger at the current iteration, and the trainer's
-`callback_metrics`, whose final values train.py writes to summary.json."""
+`callback_metrics`, whose final values train.py writes to summary.json; and when they evaluate
+(:class:`PeriodicEvaluation`)."""
 from __future__ import annotations
 
 import pytorch_lightning as pl
@@ -17,3 +18,30 @@ def should_run(trainer: pl.Trainer, pl_module: pl.LightningModule, every_n_itera
     if trainer.fast_dev_run or not trainer.is_global_zero or every_n_iterations <= 0:
         return False
     return pl_module.iteration > 0 and pl_module.iteration % every_n_iterations == 0
+
+
+class PeriodicEvaluation(pl.Callback):
+    """Logs ``evaluate(pl_module)`` (a dict of ``eval/...`` values) through :func:`log_eval` every
+    ``every_n_iterations`` and at the end of training, on rank 0, never under fast_dev_run. The end is
+    skipped when the last iteration was just evaluated: the scores would be the same."""
+
+    def __init__(self, every_n_iterations: int) -> None:
+        self.every_n_iterations = every_n_iterations
+        self.evaluated_at: int | None = None
+
+    def evaluate(self, pl_module: pl.LightningModule) -> dict[str, float]:
+        raise NotImplementedError
+
+    def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        values = self.evaluate(pl_module)
+        if values:  # empty when no score applies
+            log_eval(trainer, pl_module, values)
+        self.evaluated_at = pl_module.iteration
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if should_run(trainer, pl_module, self.every_n_iterations):
+            self.run(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if not trainer.fast_dev_run and trainer.is_global_zero and self.evaluated_at != pl_module.iteration:
+            self.run(trainer, pl_module)

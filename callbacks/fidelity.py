@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from callbacks.eval_logging import log_eval, should_run
+from callbacks.eval_logging import PeriodicEvaluation
 from lightning_modules.latent import LatentBatch
 from metrics.feature_cache import feature_network
 from metrics.fidelity import fidelity
@@ -56,9 +55,9 @@ def fidelity_scores(model, datamodule, network, num_samples: int = 2000, seed: i
     return {f"eval/{name}": value for name, value in scores.items()}
 
 
-class FidelityMetrics(pl.Callback):
-    """Logs :func:`fidelity_scores` through ``log_eval`` every ``every_n_iterations`` and at the end of
-    training. The feature network is loaded (or trained) once, at the start of training on rank 0.
+class FidelityMetrics(PeriodicEvaluation):
+    """Logs :func:`fidelity_scores` every ``every_n_iterations`` and at the end of training
+    (:class:`~callbacks.eval_logging.PeriodicEvaluation`). The feature network is loaded (or trained) once, at the start of training on rank 0.
 
     Args:
         datamodule: image data with ``sample``, ``observation_shape``, ``factor_names``, ``factor_sizes``.
@@ -71,12 +70,11 @@ class FidelityMetrics(pl.Callback):
 
     def __init__(self, datamodule, every_n_iterations: int, data_config: dict, cache_dir: str | Path,
                  num_samples: int = 2000, seed: int = 0) -> None:
+        super().__init__(every_n_iterations)
         self.datamodule = datamodule
-        self.every_n_iterations = every_n_iterations
         self.data_config = data_config
         self.cache_dir = cache_dir
         self.settings = dict(num_samples=num_samples, seed=seed)
-        self.evaluated_at: int | None = None
         self._network = None
 
     def network(self):
@@ -88,19 +86,7 @@ class FidelityMetrics(pl.Callback):
     def evaluate(self, pl_module) -> dict[str, float]:
         return fidelity_scores(pl_module, self.datamodule, self.network(), **self.settings)
 
-    def run(self, trainer, pl_module) -> None:
-        log_eval(trainer, pl_module, self.evaluate(pl_module))
-        self.evaluated_at = pl_module.iteration
-
     def on_fit_start(self, trainer, pl_module) -> None:
         # Train (or load) the network before the first iteration, so its minute is not in an evaluation.
         if not trainer.fast_dev_run and trainer.is_global_zero:
             self.network()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if should_run(trainer, pl_module, self.every_n_iterations):
-            self.run(trainer, pl_module)
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        if not trainer.fast_dev_run and trainer.is_global_zero and self.evaluated_at != pl_module.iteration:
-            self.run(trainer, pl_module)

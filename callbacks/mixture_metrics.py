@@ -2,19 +2,18 @@
 (definitions in metrics/mixture.py), from a fixed set of latent draws so values are comparable over time."""
 from __future__ import annotations
 
-import pytorch_lightning as pl
 import torch
 
-from callbacks.eval_logging import log_eval, should_run
+from callbacks.eval_logging import PeriodicEvaluation
 from metrics.mixture import mixture_quality
 
 
-class MixtureMetrics(pl.Callback):
+class MixtureMetrics(PeriodicEvaluation):
     def __init__(self, modes: torch.Tensor, std: float, every_n_iterations: int, num_generated: int = 10000,
                  seed: int = 12345) -> None:
+        super().__init__(every_n_iterations)
         self.modes = modes
         self.std = std
-        self.every_n_iterations = every_n_iterations
         self.num_generated = num_generated
         self.seed = seed
 
@@ -28,11 +27,3 @@ class MixtureMetrics(pl.Callback):
         scores = mixture_quality(samples, latent.categorical[:, 0], self.modes, self.std,
                                  pl_module.latent_spec.categorical_sizes[0])
         return {f"eval/{name}": value for name, value in scores.items()}
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if should_run(trainer, pl_module, self.every_n_iterations):
-            log_eval(trainer, pl_module, self.evaluate(pl_module))
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        if not trainer.fast_dev_run and trainer.is_global_zero:
-            log_eval(trainer, pl_module, self.evaluate(pl_module))
