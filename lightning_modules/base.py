@@ -71,6 +71,8 @@ class LatentGAN(pl.LightningModule):
         )
         self.seed = seed
         self.latent_rng = torch.Generator()
+        self.n_critic = int(model["n_critic"])  # critic updates per iteration
+        self.n_generator = int(model["n_generator"])  # generator updates per iteration, after the critic's
 
     # ----- one training iteration ------------------------------------------------------------------
     @abstractmethod

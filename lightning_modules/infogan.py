@@ -39,8 +39,6 @@ class InfoGAN(LatentGAN):
             self.real_fake_head = spectrally_normalized(self.real_fake_head)
         self.code_head = CodeHead(self.trunk.out_dim, self.latent_spec, model["code_model"]["continuous_std"])
         self.info_lambda = float(model["infogan_lambda"])
-        self.n_critic = int(model["n_critic"])
-        self.n_generator = int(model["n_generator"])
 
     @property
     def optimizer_steps_per_iteration(self) -> int:

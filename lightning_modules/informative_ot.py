@@ -59,8 +59,6 @@ class InformativeOTGAN(LatentGAN):
         self.info_weight = float(model["info_weight"])
         self.generated_weight = float(q["generated_weight"])
         self.ot = model["ot"]
-        self.n_critic = int(model["n_critic"])
-        self.n_generator = int(model["n_generator"])
 
     @property
     def optimizer_steps_per_iteration(self) -> int:
