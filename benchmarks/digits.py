@@ -14,7 +14,7 @@ trained on; the labels are never used in training). FID, precision and recall co
 digits with 2,000 real ones in the feature space of a network trained on the digit labels
 (callbacks/fidelity.py). Writes ``benchmarks/results/digits_<cost>.md`` and each
 model's best-seed traversal grids to ``benchmarks/results/digits_traversals/``. ``--equal-time`` adds a
-table of the baselines run for informative_ot's wall-clock time. ``--quick`` (one seed, 50 iterations)
+table of the baselines run for informative_ot's wall-clock time. ``--quick`` (one seed, 30 iterations, 200 fidelity samples)
 only checks that the script runs.
 """
 from __future__ import annotations
@@ -41,13 +41,15 @@ budget): InfoGAN's categorical code classifies MNIST with 5% ± 0.01 error, i.e.
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = image_benchmark_parser(__doc__.splitlines()[0], "one seed, 50 iterations")
+    parser = image_benchmark_parser(__doc__.splitlines()[0], "one seed, 30 iterations, 200 fidelity samples")
     args = parser.parse_args(argv)
     models = image_models(parser, args)
+    samples = []
     if args.quick:
-        args.seeds, args.steps = [0], 50
+        args.seeds, args.steps = [0], 30
+        samples = ["callbacks.metrics.fidelity_samples=200"]  # quick runs check the script, not the scores
     steps = args.steps or load_config(["experiment=digits"]).trainer.max_steps
-    overrides = {model: [*COSTS[args.cost], *IMAGE_MODEL_SETTINGS[model]] for model in models}
+    overrides = {model: [*samples, *COSTS[args.cost], *IMAGE_MODEL_SETTINGS[model]] for model in models}
     with tempfile.TemporaryDirectory() as tmp:
         results, timed = benchmark_runs("digits", args.seeds, Path(tmp), overrides, steps, args.equal_time)
         if not args.quick:

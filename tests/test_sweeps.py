@@ -70,7 +70,8 @@ MACROS = {"${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphen
 # our loader merges left to right, so these win over the sweep's values (as a later key=value would).
 # The evaluation sizes keep dSprites' disentanglement scores (rendered samples, DCI fits) to ~15 s.
 SHORT_RUN = ["trainer.max_steps=3", "data.batch_size=16", "logger.mode=disabled", "trainer.enable_progress_bar=false",
-             "callbacks.metrics.num_generated=2000", "callbacks.metrics.num_train=20", "callbacks.metrics.num_test=10"]
+             "callbacks.metrics.num_generated=2000", "callbacks.metrics.num_train=20", "callbacks.metrics.num_test=10",
+             "callbacks.metrics.fidelity_samples=100"]
 if "dci_n_estimators" in {f.name for f in dataclasses.fields(MetricsConfig)}:
     SHORT_RUN.append("callbacks.metrics.dci_n_estimators=2")
 
