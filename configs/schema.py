@@ -31,7 +31,7 @@ class DSpritesConfig:
 
 @dataclass
 class DataConfig:
-    name: str = "gaussians"  # gaussians | dsprites | digits | mnist
+    name: str = "gaussians"  # a name of configs/registry.py's DATAMODULES: gaussians | dsprites | digits | mnist
     path: Optional[str] = None  # dsprites: the official .npz (else procedural); mnist: folder of IDX files
     batch_size: int = 256  # real samples per batch; the generator draws as many latents
     num_workers: int = 0  # DataLoader worker processes
@@ -104,7 +104,8 @@ class OTConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "informative_ot"  # informative_ot | sinkhorn (= informative_ot with info_weight 0) | infogan
+    # a name of configs/registry.py's MODELS: informative_ot | sinkhorn (= informative_ot with info_weight 0) | infogan
+    name: str = "informative_ot"
     info_weight: float = 8.0  # lam / eps of PAPER.md eq. 3; 0 is the plain Sinkhorn GAN
     n_critic: int = 1  # critic (discriminator) updates per iteration
     # Generator updates per iteration, each on fresh latents, after the critic's (Q: one update from their
