@@ -73,17 +73,10 @@ def resolve_run_dir(cfg: DictConfig) -> Path:
 
 
 def build_datamodule(cfg: DictConfig):
+    """The datamodule ``data.name`` names (configs/registry.py), built by its own ``from_config``."""
     from datamodules import DATAMODULES
 
-    data = cfg.data
-    common = dict(batch_size=data.batch_size, num_workers=data.num_workers, seed=cfg.seed)
-    if data.name == "gaussians":
-        return DATAMODULES["gaussians"](**to_plain(data.gaussians), **common)
-    if data.name == "dsprites":
-        return DATAMODULES["dsprites"](path=data.path, **to_plain(data.dsprites), **common)
-    if data.name == "mnist":
-        return DATAMODULES["mnist"](path=data.path, **common)
-    return DATAMODULES[data.name](**common)
+    return DATAMODULES[cfg.data.name].from_config(cfg.data, cfg.seed)
 
 
 def build_model(cfg: DictConfig, observation_shape: tuple[int, ...]):

@@ -5,9 +5,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
-from datamodules.base import FactorDataModule
+from datamodules.base import FactorDataModule, dataset_section, loader_arguments
 from datamodules.dsprites_archive import DSpritesArchive
 from datamodules.factor_grid import FactorGrid, FactorGridDataset
 from datamodules.sprites import FULL_SIZES, SpriteRenderer
@@ -67,6 +68,10 @@ class DSpritesDataModule(FactorDataModule):
         subsets = (shape, scale, orientation, position_x, position_y)
         self.grid = FactorGrid(FACTOR_NAMES, full_sizes, subsets)
         self.factor_sizes = self.grid.sizes
+
+    @classmethod
+    def from_config(cls, data: DictConfig, seed: int) -> DSpritesDataModule:
+        return cls(path=data.path, **dataset_section(data, "dsprites"), **loader_arguments(data, seed))
 
     def sample_factors(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return self.grid.sample(n, generator)
