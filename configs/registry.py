@@ -74,4 +74,6 @@ DATAMODULES = Registry("data.name", {
     "dsprites": "datamodules.dsprites:DSpritesDataModule",
     "digits": "datamodules.digits:DigitsDataModule",
     "mnist": "datamodules.mnist:MNISTDataModule",
+    "shapes3d": "datamodules.shapes3d:Shapes3DDataModule",
+    "image_folder": "datamodules.image_folder:ImageFolderDataModule",
 })

@@ -6,7 +6,9 @@ from datamodules.digits import DigitsDataModule
 from datamodules.dsprites import DSpritesDataModule
 from datamodules.errors import MissingDataError
 from datamodules.gaussians import GaussianMixtureDataModule
+from datamodules.image_folder import ImageFolderDataModule
 from datamodules.mnist import MNISTDataModule
+from datamodules.shapes3d import Shapes3DDataModule
 
 __all__ = [
     "DATAMODULES",
@@ -14,6 +16,8 @@ __all__ = [
     "DSpritesDataModule",
     "FactorDataModule",
     "GaussianMixtureDataModule",
+    "ImageFolderDataModule",
     "MissingDataError",
     "MNISTDataModule",
+    "Shapes3DDataModule",
 ]

@@ -27,6 +27,12 @@ def dataset_section(data: DictConfig, name: str) -> dict[str, Any]:
     return OmegaConf.to_container(data[name], resolve=True)  # type: ignore[return-value]
 
 
+def trains_on_gpu(trainer) -> bool:
+    """Whether batches go to a CUDA device, where pinned host memory makes the copy asynchronous."""
+    strategy = getattr(trainer, "strategy", None)
+    return strategy is not None and strategy.root_device.type == "cuda"
+
+
 class FactorDataModule(pl.LightningDataModule, ABC):
     """A LightningDataModule whose samples are generated from discrete ground-truth factors.
 
@@ -96,5 +102,6 @@ class FactorDataModule(pl.LightningDataModule, ABC):
             batch_size=self.batch_size,
             sampler=sampler,
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            persistent_workers=self.num_workers > 0,  # workers (and their open files) live for the whole run
+            pin_memory=trains_on_gpu(trainer),
         )
