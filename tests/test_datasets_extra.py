@@ -1,7 +1,8 @@
 """The datasets researchers bring: 3DShapes from its h5 file and any folder of images, on tiny files written
-here (the official layouts, a corrupt file)."""
+here (the official layouts, a corrupt file), and the 64 x 64 presets trained on CPU with RGB images."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -12,11 +13,14 @@ import pytest
 import torch
 from PIL import Image
 
+from configs.loading import load_config
 from datamodules import ImageFolderDataModule, MissingDataError, Shapes3DDataModule
 from datamodules.base import trains_on_gpu
+from inspect_checkpoint import inspect
 from metrics.feature_network import FeatureNetworkSettings
 from metrics.feature_training import train_feature_network
 from metrics.fidelity import fidelity
+from train import build_datamodule, train
 
 # --- 3DShapes -----------------------------------------------------------------------------------
 
@@ -204,3 +208,70 @@ def test_unusable_image_folder_stops_with_one_line(tmp_path):
     assert ".png, .jpg, .jpeg" in message and "\n" not in message
     with pytest.raises(ValueError, match="resolution must be one of"):
         ImageFolderDataModule(path=str(tmp_path / "empty"), resolution=48)
+
+
+# --- presets on CPU -----------------------------------------------------------------------------
+
+# Tiny networks and evaluations: the presets' shapes (64 x 64, RGB, their latent layouts), seconds on a CPU.
+TINY = ["data.batch_size=8", "data.num_workers=0", "model.generator.hidden=4", "model.critic.hidden=4",
+        "model.critic.features=8", "model.code_model.hidden=4", "callbacks.metrics.fidelity=false",
+        "callbacks.metrics.num_train=100", "callbacks.metrics.num_test=50", "callbacks.metrics.every_n_steps=20",
+        "callbacks.traversal.every_n_steps=0", "callbacks.traversal.num_seeds=2", "callbacks.traversal.num_steps=3",
+        "logger.mode=disabled", "trainer.enable_progress_bar=false"]
+
+
+def tiny_config(preset, run_dir, *extra):
+    return load_config([f"experiment={preset}", *TINY, f"run_dir={run_dir}", *extra])
+
+
+@pytest.mark.parametrize("preset", ["dsprites64", "shapes3d"])
+def test_fast_dev_run_of_the_64_pixel_presets(preset, tmp_path, shapes3d_file):
+    extra = [f"data.path={shapes3d_file[0]}"] if preset == "shapes3d" else []
+    cfg = tiny_config(preset, tmp_path / preset, "trainer.fast_dev_run=true", *extra)
+    assert build_datamodule(cfg).observation_shape == ((3, 64, 64) if preset == "shapes3d" else (1, 64, 64))
+    summary = train(cfg)
+    assert summary["iterations"] == 1 and np.isfinite(summary["train/code_nll"])
+
+
+def is_colour(png) -> bool:
+    rgb = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)
+    return bool((np.abs(rgb[..., 0] - rgb[..., 1]) > 8).any())
+
+
+@pytest.mark.slow
+def test_shapes3d_trains_20_iterations_and_inspect_reproduces_its_scores(tmp_path, shapes3d_file):
+    run_dir = tmp_path / "shapes3d"
+    summary = train(tiny_config("shapes3d", run_dir, "trainer.max_steps=20", f"data.path={shapes3d_file[0]}"))
+    assert summary["iterations"] == 20
+    scores = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "sap")
+    for name in scores:
+        assert 0 <= summary[f"eval/{name}"] <= 1
+    grids = sorted(p.name for p in (run_dir / "traversals").glob("*_final.png"))
+    assert grids == [f"traversal_{code}_final.png" for code in ("cat0", "cont0", "cont1", "cont2", "cont3", "cont4")]
+    assert is_colour(run_dir / "traversals" / "traversal_cat0_final.png")  # three channels reach the grid
+    result = inspect(run_dir, tmp_path / "inspect")
+    assert result["iterations"] == 20
+    for name in scores:
+        assert result[f"eval/{name}"] == pytest.approx(summary[f"eval/{name}"], rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_dsprites64_trains_20_iterations(tmp_path):
+    run_dir = tmp_path / "dsprites64"
+    summary = train(tiny_config("dsprites64", run_dir, "trainer.max_steps=20", "callbacks.metrics.enabled=false"))
+    assert summary["iterations"] == 20 and np.isfinite(summary["train/code_nll"])
+    assert len(list((run_dir / "traversals").glob("traversal_cont*_final.png"))) == 5
+    assert json.loads((run_dir / "summary.json").read_text())["iterations"] == 20
+
+
+@pytest.mark.slow
+def test_an_image_folder_trains_20_iterations_with_a_note_instead_of_scores(tmp_path, image_folder, caplog):
+    run_dir = tmp_path / "folder"
+    with caplog.at_level(logging.WARNING):
+        summary = train(tiny_config("shapes3d", run_dir, "trainer.max_steps=20", "data.name=image_folder",
+                                    f"data.path={image_folder}", "data.image_folder.resolution=16"))
+    assert summary["iterations"] == 20 and not [key for key in summary if key.startswith("eval/")]
+    notes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("no eval/ scores for image_folder")]
+    assert len(notes) == 1 and "no factors or labels" in notes[0] and "feature network" in notes[0]
+    assert is_colour(run_dir / "traversals" / "traversal_cont0_final.png")
+    assert inspect(run_dir, tmp_path / "inspect") == {"iterations": 20}
