@@ -3,20 +3,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from omegaconf import DictConfig
-from torch.utils.data import Dataset
 
-from datamodules.base import FactorDataModule, dataset_section, loader_arguments
+from datamodules.base import dataset_section, loader_arguments
 from datamodules.errors import MissingDataError
-from datamodules.factor_grid import FactorGrid, FactorGridDataset
+from datamodules.factor_grid import FactorGrid
+from datamodules.grid_data import GridDataModule
 from datamodules.shapes3d_archive import LAYOUT, OFFICIAL_NAME, Shapes3DArchive
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 RESOLUTIONS = (8, 16, 32, 64)
 
 
-class Shapes3DDataModule(FactorDataModule):
+class Shapes3DDataModule(GridDataModule):
     """3DShapes (Burgess and Kim, 2018): every combination of floor, wall and object hue (10 each), scale (8),
     shape (4) and orientation (15), one 64 x 64 RGB image each - 480,000 images.
 
@@ -51,21 +50,11 @@ class Shapes3DDataModule(FactorDataModule):
             raise ValueError(f"3dshapes resolution must be one of {RESOLUTIONS}, got {resolution}")
         if path is None:
             raise MissingDataError(f"3dshapes needs the official file: {LAYOUT}; pass data.path=/path/to/{OFFICIAL_NAME}")
-        self.archive = Shapes3DArchive(path, resolution)
+        self.archive = self.observe = Shapes3DArchive(path, resolution)
         self.observation_shape = (3, resolution, resolution)
         subsets = (floor_hue, wall_hue, object_hue, scale, shape, orientation)
         self.grid = FactorGrid(FACTOR_NAMES, self.archive.sizes, subsets)
-        self.factor_sizes = self.grid.sizes
 
     @classmethod
     def from_config(cls, data: DictConfig, seed: int) -> Shapes3DDataModule:
         return cls(path=data.path, **dataset_section(data, "shapes3d"), **loader_arguments(data, seed))
-
-    def sample_factors(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return self.grid.sample(n, generator)
-
-    def observations_from_factors(self, factors: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return self.archive(self.grid.full_values(factors))
-
-    def train_dataset(self) -> Dataset:
-        return FactorGridDataset(self.grid, self.archive)
