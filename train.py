@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from configs.loading import ConfigError, load_config, presets, to_plain
+from configs.registry import DATAMODULES, MODELS
 
 HELP = """\
 usage: python train.py [experiment=NAME] [key=value ...]
@@ -28,11 +29,11 @@ checkpoints/last.ckpt under run_dir (default runs/<timestamp>).
 presets (experiment=...): {presets}
 
 main keys (configs/schema.py documents all of them):
-  model.name             informative_ot | sinkhorn | infogan
+  model.name             {models}
   model.info_weight      lam / eps of the structured regularization (0 = plain Sinkhorn GAN)
   model.ot.blur          sqrt(eps), the entropic blur of the Sinkhorn divergence
   model.latent.*         categorical=[K,...], continuous=N, noise=N
-  data.name              gaussians | dsprites | digits | mnist (data.path=... for files)
+  data.name              {datasets} (data.path=... for files)
   trainer.max_steps      training iterations (n_critic critic + n_generator generator updates each)
   trainer.devices / trainer.strategy / trainer.accelerator
   logger.mode            offline | online | disabled
@@ -72,17 +73,10 @@ def resolve_run_dir(cfg: DictConfig) -> Path:
 
 
 def build_datamodule(cfg: DictConfig):
+    """The datamodule ``data.name`` names (configs/registry.py), built by its own ``from_config``."""
     from datamodules import DATAMODULES
 
-    data = cfg.data
-    common = dict(batch_size=data.batch_size, num_workers=data.num_workers, seed=cfg.seed)
-    if data.name == "gaussians":
-        return DATAMODULES["gaussians"](**to_plain(data.gaussians), **common)
-    if data.name == "dsprites":
-        return DATAMODULES["dsprites"](path=data.path, **to_plain(data.dsprites), **common)
-    if data.name == "mnist":
-        return DATAMODULES["mnist"](path=data.path, **common)
-    return DATAMODULES[data.name](**common)
+    return DATAMODULES[cfg.data.name].from_config(cfg.data, cfg.seed)
 
 
 def build_model(cfg: DictConfig, observation_shape: tuple[int, ...]):
@@ -210,7 +204,7 @@ def final_report(summary: dict[str, Any], run_dir: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(arg in ("-h", "--help", "help") for arg in argv):
-        print(HELP.format(presets=", ".join(presets())))
+        print(HELP.format(presets=", ".join(presets()), models=" | ".join(MODELS), datasets=" | ".join(DATAMODULES)))
         return 0
     try:
         cfg = load_config(argv)

@@ -3,12 +3,22 @@ adds them as callbacks) and for inspect_checkpoint.py (which calls their ``evalu
 two always compute the same scores."""
 from __future__ import annotations
 
+import logging
+
 from omegaconf import DictConfig
 
 from callbacks.data_kind import is_image_data
 from callbacks.disentanglement import DisentanglementMetrics
 from callbacks.fidelity import FidelityMetrics, data_config
 from callbacks.mixture_metrics import MixtureMetrics
+
+log = logging.getLogger(__name__)
+
+# A folder of images has no ground truth; the fidelity scores' feature network learns its features by
+# classifying the data's factors, so it has nothing to learn from either.
+NO_FACTORS_NOTE = ("no eval/ scores for {name}: the images have no factors or labels, which MIG, FactorVAE, BetaVAE, "
+                   "DCI, SAP and unsupervised accuracy compare codes with and FID/precision/recall's feature network "
+                   "is trained on; the traversal grids show what the codes do")
 
 
 def build_evaluators(cfg: DictConfig, datamodule) -> list:
@@ -17,7 +27,8 @@ def build_evaluators(cfg: DictConfig, datamodule) -> list:
 
     * 2D mixtures (data with ``modes``) and a categorical code: :class:`MixtureMetrics`;
     * images: :class:`DisentanglementMetrics`, and :class:`FidelityMetrics` unless
-      ``callbacks.metrics.fidelity=false``.
+      ``callbacks.metrics.fidelity=false``;
+    * images without factors (``data.name=image_folder``): none, with one logged line saying why.
     """
     metrics = cfg.callbacks.metrics
     if hasattr(datamodule, "modes"):
@@ -25,6 +36,9 @@ def build_evaluators(cfg: DictConfig, datamodule) -> list:
             return []
         return [MixtureMetrics(datamodule.modes, datamodule.std, metrics.every_n_steps, metrics.num_generated)]
     if not is_image_data(datamodule):
+        return []
+    if datamodule.num_factors == 0:
+        log.warning(NO_FACTORS_NOTE.format(name=cfg.data.name))
         return []
     evaluators: list = [DisentanglementMetrics(
         datamodule, metrics.every_n_steps, num_train=metrics.num_train, num_test=metrics.num_test, seed=cfg.seed,

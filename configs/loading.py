@@ -11,13 +11,12 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from configs.registry import DATAMODULES, MODELS
 from configs.schema import Config
 
 CONFIG_DIR = Path(__file__).resolve().parent
 EXPERIMENT_DIR = CONFIG_DIR / "experiment"
 
-MODEL_NAMES = ("informative_ot", "sinkhorn", "infogan")
-DATA_NAMES = ("gaussians", "dsprites", "digits", "mnist")
 CRITIC_KINDS = ("identity", "mlp", "conv")
 CRITIC_BOUNDS = ("sphere", "ball")
 LOGGER_MODES = (None, "offline", "online", "disabled")
@@ -105,9 +104,10 @@ def _choice(cfg: DictConfig, key: str, choices: tuple) -> None:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Checks the schema's types cannot express: choices and ranges."""
-    _choice(cfg, "model.name", MODEL_NAMES)
-    _choice(cfg, "data.name", DATA_NAMES)
+    """Checks the schema's types cannot express: choices (model and data names from configs/registry.py)
+    and ranges."""
+    _choice(cfg, "model.name", tuple(MODELS))
+    _choice(cfg, "data.name", tuple(DATAMODULES))
     _choice(cfg, "model.critic.kind", CRITIC_KINDS)
     _choice(cfg, "model.critic.bound", CRITIC_BOUNDS)
     _choice(cfg, "model.generator.kind", ("mlp", "conv"))

@@ -30,13 +30,39 @@ class DSpritesConfig:
 
 
 @dataclass
+class Shapes3DConfig:
+    resolution: int = 64  # image side, a power of two in 8..64 (64 is the file's; smaller averages blocks)
+    # Subsets of factor values as indices into each factor's values (10 floor, wall and object hues, 8 scales,
+    # 4 shapes, 15 orientations); null keeps every value. Example: orientation=[0,7,14].
+    floor_hue: Optional[List[int]] = None
+    wall_hue: Optional[List[int]] = None
+    object_hue: Optional[List[int]] = None
+    scale: Optional[List[int]] = None
+    shape: Optional[List[int]] = None
+    orientation: Optional[List[int]] = None
+
+
+@dataclass
+class ImageFolderConfig:
+    resolution: int = 64  # image side, a power of two in 8..64: the centred square of each image, resized
+    grayscale: bool = False  # one gray channel instead of RGB
+
+
+@dataclass
 class DataConfig:
-    name: str = "gaussians"  # gaussians | dsprites | digits | mnist
-    path: Optional[str] = None  # dsprites: the official .npz (else procedural); mnist: folder of IDX files
+    # a name of configs/registry.py's DATAMODULES: gaussians | dsprites | digits | mnist | shapes3d | image_folder
+    name: str = "gaussians"
+    # Never downloaded. dsprites: the official .npz (else procedural); mnist: folder of IDX files; shapes3d:
+    # the official 3dshapes.h5; image_folder: a folder of PNG/JPEG images (searched recursively).
+    path: Optional[str] = None
     batch_size: int = 256  # real samples per batch; the generator draws as many latents
-    num_workers: int = 0  # DataLoader worker processes
+    # DataLoader worker processes reading and decoding batches (0: in the training process). Workers persist
+    # across the run, each opens its own file handles, and batches go to pinned memory when training on GPU.
+    num_workers: int = 0
     gaussians: GaussiansConfig = field(default_factory=GaussiansConfig)
     dsprites: DSpritesConfig = field(default_factory=DSpritesConfig)
+    shapes3d: Shapes3DConfig = field(default_factory=Shapes3DConfig)
+    image_folder: ImageFolderConfig = field(default_factory=ImageFolderConfig)
 
 
 @dataclass
@@ -104,7 +130,8 @@ class OTConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "informative_ot"  # informative_ot | sinkhorn (= informative_ot with info_weight 0) | infogan
+    # a name of configs/registry.py's MODELS: informative_ot | sinkhorn (= informative_ot with info_weight 0) | infogan
+    name: str = "informative_ot"
     info_weight: float = 8.0  # lam / eps of PAPER.md eq. 3; 0 is the plain Sinkhorn GAN
     n_critic: int = 1  # critic (discriminator) updates per iteration
     # Generator updates per iteration, each on fresh latents, after the critic's (Q: one update from their

@@ -7,12 +7,30 @@ factor values with `sample_factors`, and turn them into observations with
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.sampling import ResumableShuffle
+
+
+def loader_arguments(data: DictConfig, seed: int) -> dict[str, Any]:
+    """The training loader's settings every datamodule takes: ``data.batch_size``, ``data.num_workers``, ``seed``."""
+    return dict(batch_size=data.batch_size, num_workers=data.num_workers, seed=seed)
+
+
+def dataset_section(data: DictConfig, name: str) -> dict[str, Any]:
+    """The dataset's own keys (``data.<name>``, e.g. ``data.dsprites``) as plain Python values."""
+    return OmegaConf.to_container(data[name], resolve=True)  # type: ignore[return-value]
+
+
+def trains_on_gpu(trainer) -> bool:
+    """Whether batches go to a CUDA device, where pinned host memory makes the copy asynchronous."""
+    strategy = getattr(trainer, "strategy", None)
+    return strategy is not None and strategy.root_device.type == "cuda"
 
 
 class FactorDataModule(pl.LightningDataModule, ABC):
@@ -33,6 +51,15 @@ class FactorDataModule(pl.LightningDataModule, ABC):
         self.num_workers = num_workers
         self.seed = seed
         self.start_iteration = 0  # set by train.py when a run resumes
+
+    @classmethod
+    def from_config(cls, data: DictConfig, seed: int) -> FactorDataModule:
+        """The datamodule of a run's ``data`` section and ``seed`` (what ``train.build_datamodule`` calls).
+
+        This default reads only the loader settings; a dataset with keys of its own (``data.path``,
+        ``data.<name>.*``) overrides it.
+        """
+        return cls(**loader_arguments(data, seed))
 
     @abstractmethod
     def sample_factors(self, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -75,5 +102,6 @@ class FactorDataModule(pl.LightningDataModule, ABC):
             batch_size=self.batch_size,
             sampler=sampler,
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            persistent_workers=self.num_workers > 0,  # workers (and their open files) live for the whole run
+            pin_memory=trains_on_gpu(trainer),
         )

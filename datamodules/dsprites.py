@@ -4,19 +4,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-from torch.utils.data import Dataset
+from omegaconf import DictConfig
 
-from datamodules.base import FactorDataModule
+from datamodules.base import dataset_section, loader_arguments
 from datamodules.dsprites_archive import DSpritesArchive
-from datamodules.factor_grid import FactorGrid, FactorGridDataset
+from datamodules.factor_grid import FactorGrid
+from datamodules.grid_data import GridDataModule
 from datamodules.sprites import FULL_SIZES, SpriteRenderer
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "position_x", "position_y")
 RESOLUTIONS = (8, 16, 32, 64)
 
 
-class DSpritesDataModule(FactorDataModule):
+class DSpritesDataModule(GridDataModule):
     """dSprites (Matthey et al., 2017): every combination of shape (square, ellipse, heart), 6 scales,
     40 orientations and 32 x 32 positions, one binary image each - 737,280 images on the full grid.
 
@@ -58,22 +58,15 @@ class DSpritesDataModule(FactorDataModule):
         self.resolution = resolution
         self.observation_shape = (1, resolution, resolution)
         if path is None:
-            self._render = SpriteRenderer(resolution)
+            self.observe = SpriteRenderer(resolution)
             full_sizes = FULL_SIZES
         else:
             archive = DSpritesArchive(Path(path), resolution)
-            self._render = archive
+            self.observe = archive
             full_sizes = archive.sizes
         subsets = (shape, scale, orientation, position_x, position_y)
         self.grid = FactorGrid(FACTOR_NAMES, full_sizes, subsets)
-        self.factor_sizes = self.grid.sizes
 
-    def sample_factors(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return self.grid.sample(n, generator)
-
-    def observations_from_factors(self, factors: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        # One image per factor tuple: `generator` is not needed.
-        return self._render(self.grid.full_values(factors))
-
-    def train_dataset(self) -> Dataset:
-        return FactorGridDataset(self.grid, self._render)
+    @classmethod
+    def from_config(cls, data: DictConfig, seed: int) -> DSpritesDataModule:
+        return cls(path=data.path, **dataset_section(data, "dsprites"), **loader_arguments(data, seed))

@@ -7,7 +7,6 @@ being hard-coded, so a reduced archive of the same layout reads the same way.
 """
 from __future__ import annotations
 
-import math
 import zipfile
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from datamodules.errors import MissingDataError
-from datamodules.factor_grid import ravel_factors
+from datamodules.factor_grid import grid_rows, ravel_factors
 
 OFFICIAL_NAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 SOURCE = "https://github.com/deepmind/dsprites-dataset"
@@ -49,18 +48,12 @@ class DSpritesArchive:
                 f"{self.path}: latents_classes has shape {classes.shape}, expected (N, 6) as in {OFFICIAL_NAME}"
             )
         factors = torch.from_numpy(classes[:, FACTOR_COLUMNS].astype(np.int64))
-        if len(factors) == 0 or factors.min() < 0:
-            raise MissingDataError(f"{self.path}: latents_classes must be non-empty class indices >= 0")
-        self.sizes = tuple(int(size) for size in factors.amax(0) + 1)
-        # Row of each grid point: the official file is already in grid order, but this costs one
-        # pass and accepts any order while catching missing or repeated tuples.
-        self.row_of_index = torch.full((math.prod(self.sizes),), -1, dtype=torch.long)
-        self.row_of_index[ravel_factors(factors, self.sizes)] = torch.arange(len(factors))
-        if len(factors) != len(self.row_of_index) or (self.row_of_index < 0).any():
-            raise MissingDataError(
-                f"{self.path}: latents_classes does not list each of the {math.prod(self.sizes)} factor "
-                f"combinations {self.sizes} exactly once"
-            )
+        try:
+            # The official file is already in grid order, but this costs one pass and accepts any order
+            # while catching missing or repeated tuples.
+            self.sizes, self.row_of_index = grid_rows(factors)
+        except ValueError as error:
+            raise MissingDataError(f"{self.path}: latents_classes {error}") from None
         self.image_shape = self._stored_shape("imgs")
         num_images, height, width = (self.image_shape + (0, 0, 0))[:3]
         if len(self.image_shape) != 3 or num_images != len(factors) or height != width:

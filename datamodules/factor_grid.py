@@ -22,6 +22,30 @@ def ravel_factors(factors: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
     return index
 
 
+def grid_rows(factors: torch.Tensor) -> tuple[tuple[int, ...], torch.Tensor]:
+    """The full grid that a file's factor class tuples enumerate, one tuple per stored image.
+
+    Args:
+        factors: `(N, k)` class indices, row `r` being the factors of the file's image `r`, in any order.
+
+    Returns:
+        `(sizes, row_of_index)`: `sizes[j] = max(factors[:, j]) + 1` and `row_of_index[ravel_factors(t, sizes)]`
+        the row of tuple `t`, so a file is looked up by factors whatever its row order.
+
+    Raises:
+        ValueError: (a message to prefix with the file's name) when the tuples are empty, negative, or do not
+            list every combination of the grid exactly once.
+    """
+    if factors.ndim != 2 or len(factors) == 0 or factors.min() < 0:
+        raise ValueError("must be non-empty class indices >= 0")
+    sizes = tuple(int(size) for size in factors.amax(0) + 1)
+    row_of_index = torch.full((math.prod(sizes),), -1, dtype=torch.long)
+    row_of_index[ravel_factors(factors, sizes)] = torch.arange(len(factors))
+    if len(factors) != len(row_of_index) or (row_of_index < 0).any():
+        raise ValueError(f"does not list each of the {math.prod(sizes)} factor combinations {sizes} exactly once")
+    return sizes, row_of_index
+
+
 def unravel_index(index: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
     """Inverse of `ravel_factors`: the factor tuples `(n, len(sizes))` of mixed-radix indices."""
     index = torch.as_tensor(index, dtype=torch.long).reshape(-1)

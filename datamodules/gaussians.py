@@ -4,9 +4,10 @@ from __future__ import annotations
 import math
 
 import torch
+from omegaconf import DictConfig
 from torch.utils.data import Dataset, TensorDataset
 
-from datamodules.base import FactorDataModule
+from datamodules.base import FactorDataModule, dataset_section, loader_arguments
 
 MIXTURES = ("grid", "ring")
 
@@ -61,6 +62,10 @@ class GaussianMixtureDataModule(FactorDataModule):
         self.num_samples = num_samples
         self.factor_sizes = (len(self.modes),)
         self._train_dataset: TensorDataset | None = None
+
+    @classmethod
+    def from_config(cls, data: DictConfig, seed: int) -> GaussianMixtureDataModule:
+        return cls(**dataset_section(data, "gaussians"), **loader_arguments(data, seed))
 
     def sample_factors(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randint(len(self.modes), (n, 1), generator=generator)

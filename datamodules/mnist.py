@@ -5,7 +5,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig
 
+from datamodules.base import loader_arguments
 from datamodules.errors import MissingDataError
 from datamodules.idx import read_idx_ubyte
 from datamodules.labelled_images import LabelledImageDataModule
@@ -55,6 +57,10 @@ class MNISTDataModule(LabelledImageDataModule):
         self.path = Path(path).expanduser()
         self.images_file = find_idx_file(self.path, IMAGES_FILE)
         self.labels_file = find_idx_file(self.path, LABELS_FILE)
+
+    @classmethod
+    def from_config(cls, data: DictConfig, seed: int) -> MNISTDataModule:
+        return cls(path=data.path, **loader_arguments(data, seed))
 
     def load_images(self) -> tuple[torch.Tensor, torch.Tensor]:
         images = read_idx_ubyte(self.images_file, ndim=3)

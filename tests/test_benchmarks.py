@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from benchmarks import digits, dsprites, gaussians, memory, ot_step, throughput
+from benchmarks import data_loading, digits, dsprites, gaussians, memory, ot_step, throughput
 from benchmarks.quality import IMAGE_MODELS, image_benchmark_parser, image_models
 
 
@@ -71,6 +71,14 @@ def test_quick_quality_benchmarks_tabulate_every_model(capsys):
         # Hungarian matching of 10 values to 10 classes: at least chance-level 0.1 can always be matched.
         assert 0.1 <= float(row[1].split(" ± ")[0]) <= 1
     assert_fidelity_columns(text, rows, 2)
+
+
+@pytest.mark.slow
+def test_quick_data_loading_benchmark_has_a_row_per_dataset():
+    text = data_loading.main(["--quick", "--workers", "0"])
+    rows = {row[0].split(" (")[0]: row for row in table_rows(text)[1:]}
+    assert set(rows) == {"dsprites", "digits", "shapes3d", "image_folder"}
+    assert all(row[1] == "0" and float(row[2]) > 0 for row in rows.values())
 
 
 def assert_fidelity_columns(text: str, rows: dict, first: int) -> None:

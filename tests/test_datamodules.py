@@ -18,8 +18,10 @@ from datamodules import (
     DigitsDataModule,
     DSpritesDataModule,
     GaussianMixtureDataModule,
+    ImageFolderDataModule,
     MissingDataError,
     MNISTDataModule,
+    Shapes3DDataModule,
 )
 
 
@@ -27,12 +29,14 @@ def generator(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def test_registry_names_the_four_datamodules():
+def test_registry_names_the_six_datamodules():
     assert DATAMODULES == {
         "gaussians": GaussianMixtureDataModule,
         "dsprites": DSpritesDataModule,
         "digits": DigitsDataModule,
         "mnist": MNISTDataModule,
+        "shapes3d": Shapes3DDataModule,
+        "image_folder": ImageFolderDataModule,
     }
     assert issubclass(MissingDataError, FileNotFoundError)
 
