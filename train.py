@@ -7,10 +7,14 @@ and ``summary.json`` (final value of every logged scalar, run time, iterations).
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import sys
 import time
 import uuid
+import warnings
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -85,6 +89,28 @@ def build_model(cfg: DictConfig, observation_shape: tuple[int, ...]):
     return MODELS[cfg.model.name](to_plain(cfg.model), observation_shape, cfg.seed)
 
 
+class _DropLightningTips(logging.Filter):
+    """Drops Lightning's advertising tips ("💡 Tip: ... install litlogger"), which say nothing about the run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+def silence_known_noise() -> None:
+    """Silence third-party messages that tell a user nothing about their run; real warnings still show.
+
+    * Lightning's litlogger tip (logged through its rank-zero loggers);
+    * Lightning 2.6's own use of torch's deprecated ``LeafSpec`` (a DeprecationWarning inside Lightning).
+    W&B's "anonymous setting" warning is avoided where the logger is built (:func:`build_loggers`), and
+    Lightning's "weights_only was not set" by our checkpoint callback saying what it saves.
+    """
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropLightningTips) for f in logger.filters):
+            logger.addFilter(_DropLightningTips())
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", module=r"pytorch_lightning\.")
+
+
 def build_loggers(cfg: DictConfig, run_dir: Path, start_iteration: int = 0) -> list:
     from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
@@ -105,6 +131,9 @@ def build_loggers(cfg: DictConfig, run_dir: Path, start_iteration: int = 0) -> l
                 resume="allow",  # a resumed run continues the same W&B run
             )
         )
+        # Lightning passes anonymous=None to wandb.init, which wandb (>= 0.19) answers with a warning that
+        # the setting "has no effect"; leaving it out is what wandb asks for.
+        loggers[-1]._wandb_init.pop("anonymous", None)
     for logger in loggers:
         logger.log_hyperparams(to_plain(cfg))
     return loggers
@@ -116,6 +145,31 @@ def build_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list:
     return build(cfg, run_dir, datamodule)
 
 
+class _RunFolder:
+    """The run being trained in a folder: its model, once built, tells whether training has started."""
+
+    model: Any = None
+
+    @property
+    def started(self) -> bool:
+        return self.model is not None and self.model.iteration > 0
+
+
+@contextmanager
+def run_folder(run_dir: Path, remove_on_failure: bool):
+    """Create ``run_dir`` for a run; if the run fails before its first iteration in a folder it created
+    (a configuration or data error), remove the folder again, so failed attempts leave no empty run folders."""
+    fresh = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    folder = _RunFolder()
+    try:
+        yield folder
+    except BaseException:
+        if fresh and remove_on_failure and not folder.started:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train one run of ``cfg`` (from :func:`configs.loading.load_config`); returns the summary."""
     import pytorch_lightning as pl
@@ -125,69 +179,70 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     from pytorch_lightning.utilities import rank_zero_only
 
+    silence_known_noise()
     run_dir = resolve_run_dir(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if rank_zero_only.rank == 0:
-        print(f"run folder: {run_dir}", flush=True)
-        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    with run_folder(run_dir, remove_on_failure=rank_zero_only.rank == 0) as folder:
+        if rank_zero_only.rank == 0:
+            print(f"run folder: {run_dir}", flush=True)
+            OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    try:
-        datamodule = build_datamodule(cfg)
-        model = build_model(cfg, datamodule.observation_shape)
-    except ValueError as error:  # sizes that do not fit together (resolution, latent layout, ...)
-        raise ConfigError(str(error)) from error
-    if cfg.resume:
-        checkpoint = read_checkpoint(cfg.resume, model)
-        datamodule.start_iteration = checkpoint["global_step"] // model.optimizer_steps_per_iteration
-        print(f"resuming from {cfg.resume} at iteration {datamodule.start_iteration}", flush=True)
-    strategy = cfg.trainer.strategy
-    if strategy == "ddp":
-        # The GAN's updates each use a subset of the parameters (the critic step leaves the generator
-        # without gradients and vice versa), which plain DDP rejects.
-        strategy = "ddp_find_unused_parameters_true"
-    trainer = pl.Trainer(
-        # Lightning counts every optimizer step under manual optimization; max_steps counts iterations.
-        max_steps=cfg.trainer.max_steps * model.optimizer_steps_per_iteration,
-        max_epochs=-1,
-        accelerator=cfg.trainer.accelerator,
-        devices=_devices(cfg.trainer.devices),
-        strategy=strategy,
-        num_nodes=cfg.trainer.num_nodes,
-        precision=cfg.trainer.precision,
-        deterministic=cfg.trainer.deterministic,
-        log_every_n_steps=cfg.trainer.log_every_n_steps,
-        enable_progress_bar=cfg.trainer.enable_progress_bar,
-        fast_dev_run=cfg.trainer.fast_dev_run,
-        default_root_dir=str(run_dir),
-        logger=build_loggers(cfg, run_dir, datamodule.start_iteration),
-        callbacks=build_callbacks(cfg, run_dir, datamodule)
-        + ([IterationProgressBar()] if cfg.trainer.enable_progress_bar else []),
-        enable_checkpointing=False,  # callbacks/checkpoint.py writes checkpoints atomically
-        use_distributed_sampler=False,  # the datamodule's sampler shards batches by rank itself
-    )
-    start = time.time()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.resume)
-    elapsed = time.time() - start
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        try:
+            datamodule = build_datamodule(cfg)
+            model = folder.model = build_model(cfg, datamodule.observation_shape)
+        except ValueError as error:  # sizes that do not fit together (resolution, latent layout, ...)
+            raise ConfigError(str(error)) from error
+        if cfg.resume:
+            checkpoint = read_checkpoint(cfg.resume, model)
+            datamodule.start_iteration = checkpoint["global_step"] // model.optimizer_steps_per_iteration
+            print(f"resuming from {cfg.resume} at iteration {datamodule.start_iteration}", flush=True)
+        strategy = cfg.trainer.strategy
+        if strategy == "ddp":
+            # The GAN's updates each use a subset of the parameters (the critic step leaves the generator
+            # without gradients and vice versa), which plain DDP rejects.
+            strategy = "ddp_find_unused_parameters_true"
+        trainer = pl.Trainer(
+            # Lightning counts every optimizer step under manual optimization; max_steps counts iterations.
+            max_steps=cfg.trainer.max_steps * model.optimizer_steps_per_iteration,
+            max_epochs=-1,
+            accelerator=cfg.trainer.accelerator,
+            devices=_devices(cfg.trainer.devices),
+            strategy=strategy,
+            num_nodes=cfg.trainer.num_nodes,
+            precision=cfg.trainer.precision,
+            deterministic=cfg.trainer.deterministic,
+            log_every_n_steps=cfg.trainer.log_every_n_steps,
+            enable_progress_bar=cfg.trainer.enable_progress_bar,
+            fast_dev_run=cfg.trainer.fast_dev_run,
+            default_root_dir=str(run_dir),
+            logger=build_loggers(cfg, run_dir, datamodule.start_iteration),
+            callbacks=build_callbacks(cfg, run_dir, datamodule)
+            + ([IterationProgressBar()] if cfg.trainer.enable_progress_bar else []),
+            enable_checkpointing=False,  # callbacks/checkpoint.py writes checkpoints atomically
+            use_distributed_sampler=False,  # the datamodule's sampler shards batches by rank itself
+        )
+        start = time.time()
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.resume)
+        elapsed = time.time() - start
 
-    summary: dict[str, Any] = {
-        key: float(value) for key, value in sorted(trainer.callback_metrics.items()) if value.numel() == 1
-    }
-    summary.update({
-        "time/seconds": elapsed,
-        "time/iterations_per_second": model.iteration / elapsed if elapsed > 0 else 0.0,
-        "iterations": model.iteration,
-        "optimizer_steps": trainer.global_step,
-    })
-    if trainer.is_global_zero:
-        partial = run_dir / "summary.json.partial"
-        partial.write_text(json.dumps(summary, indent=2) + "\n")
-        os.replace(partial, run_dir / "summary.json")
-        for logger in trainer.loggers:
-            if hasattr(logger, "experiment") and logger.__class__.__name__ == "WandbLogger":
-                logger.experiment.summary.update(summary)
-        print(final_report(summary, run_dir), flush=True)
-    return summary
+        summary: dict[str, Any] = {
+            key: float(value) for key, value in sorted(trainer.callback_metrics.items()) if value.numel() == 1
+        }
+        summary.update({
+            "time/seconds": elapsed,
+            "time/iterations_per_second": model.iteration / elapsed if elapsed > 0 else 0.0,
+            "iterations": model.iteration,
+            "optimizer_steps": trainer.global_step,
+        })
+        if trainer.is_global_zero:
+            partial = run_dir / "summary.json.partial"
+            partial.write_text(json.dumps(summary, indent=2) + "\n")
+            os.replace(partial, run_dir / "summary.json")
+            for logger in trainer.loggers:
+                if hasattr(logger, "experiment") and logger.__class__.__name__ == "WandbLogger":
+                    logger.experiment.summary.update(summary)
+            print(final_report(summary, run_dir), flush=True)
+        return summary
 
 
 def final_report(summary: dict[str, Any], run_dir: Path) -> str:

@@ -23,7 +23,9 @@ class AtomicLastCheckpoint(pl.Callback):
             return
         self.dirpath.mkdir(parents=True, exist_ok=True)
         partial = self.dirpath / "last.ckpt.partial"
-        trainer.save_checkpoint(partial)  # every rank takes part; rank 0 writes
+        # weights_only=False: the full training state (optimizers, loops, callbacks), which exact resume needs;
+        # saying so also keeps Lightning from logging that it chose this default.
+        trainer.save_checkpoint(partial, weights_only=False)  # every rank takes part; rank 0 writes
         if trainer.is_global_zero:
             os.replace(partial, self.last_path)
         trainer.strategy.barrier("atomic-checkpoint")

@@ -9,7 +9,7 @@ import torch
 
 from configs.loading import load_config
 from test_datamodules import write_idx
-from train import train
+from train import run_folder, train
 
 
 @pytest.fixture
@@ -65,3 +65,24 @@ def test_mnist_without_files_names_the_missing_file(tmp_path):
     assert result.returncode == 2
     error = result.stderr.strip().splitlines()[-1]
     assert "train-images-idx3-ubyte" in error and "data.path" in error and str(tmp_path) in error
+    assert not (tmp_path / "run").exists(), "a run that failed before training leaves no run folder"
+
+
+def test_run_folder_is_removed_only_if_this_run_created_it_and_failed_before_its_first_iteration(tmp_path):
+    class Model:
+        iteration = 0
+
+    for existed, iteration, kept in ((False, 0, False), (True, 0, True), (False, 3, True)):
+        run_dir = tmp_path / f"run_{existed}_{iteration}"
+        if existed:
+            (run_dir / "checkpoints").mkdir(parents=True)
+        with pytest.raises(RuntimeError):
+            with run_folder(run_dir, remove_on_failure=True) as folder:
+                (run_dir / "config.yaml").write_text("seed: 0\n")
+                folder.model = Model()
+                folder.model.iteration = iteration
+                raise RuntimeError("data error")
+        assert run_dir.exists() == kept, (existed, iteration)
+    with run_folder(tmp_path / "ok", remove_on_failure=True):
+        pass
+    assert (tmp_path / "ok").is_dir()

@@ -97,6 +97,7 @@ class OfflineRun:
     summary: dict = field(default_factory=dict)
     files: list[str] = field(default_factory=list)  # paths W&B was told to upload
     record_types: set[str] = field(default_factory=set)
+    terminal: str = ""  # what train.py printed (stdout and stderr)
 
     @classmethod
     def read(cls, run_dir: Path) -> OfflineRun:
@@ -133,7 +134,19 @@ def offline_run(tmp_path_factory) -> OfflineRun:
     result = subprocess.run([sys.executable, "train.py", *RUN_ARGS, f"run_dir={run_dir}"], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    return OfflineRun.read(run_dir)
+    run = OfflineRun.read(run_dir)
+    run.terminal = result.stdout + result.stderr
+    return run
+
+
+@pytest.mark.slow
+def test_terminal_shows_the_run_and_not_third_party_noise(offline_run):
+    """The four messages silenced in train.silence_known_noise / build_loggers / the checkpoint callback
+    are gone, while the run's own lines and W&B's offline notice are still printed."""
+    for noise in ("anonymous setting", "litlogger", "LeafSpec", "weights_only"):
+        assert noise not in offline_run.terminal, noise
+    assert f"run folder: {offline_run.run_dir}" in offline_run.terminal
+    assert "eval/modes_captured" in offline_run.terminal and "wandb sync" in offline_run.terminal
 
 
 @pytest.mark.slow
