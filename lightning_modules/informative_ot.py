@@ -133,13 +133,15 @@ class InformativeOTGAN(LatentGAN):
         # averages over ranks: scaling by W makes that the global loss's gradient.
         scale = world_size() if self.gathers_global_batch else 1
 
+        # Q is stepped only at the end of the iteration, so one forward of Q on the real batch serves the
+        # critic's solves (which read it detached, as the pmi) and Q's own loss.
+        posterior = self.code_model(real)
         if self.critic is not None:
             opt_critic = optimizers[2]
             for _ in range(self.n_critic):
                 latent = self.sample_latent(real.shape[0])
                 with torch.no_grad():
                     fake = self.generate(latent)
-                    posterior = self.code_model(real)
                 critic_divergence = self.solve(self.features(fake), self.features(real), latent, posterior)[0].divergence
                 opt_critic.zero_grad()
                 self.manual_backward(-scale * critic_divergence)
@@ -147,12 +149,11 @@ class InformativeOTGAN(LatentGAN):
             self.log_train({"train/critic_divergence": critic_divergence.detach()})
 
         # The critic is fixed during the generator updates and the real batch is the same: one forward of
-        # each on it serves every update. Q's loss is averaged over the updates' plans and stepped once,
+        # the critic on it serves every update. Q's loss is averaged over the updates' plans and stepped once,
         # with the last update (with n_generator = 1: one backward for G and Q, as they touch disjoint
         # parameters - the divergence does not reach Q, pmi being detached, nor the cross-entropy G).
         with torch.no_grad():
             real_features = self.features(real)
-        posterior = self.code_model(real)
         code_loss = 0.0
         for update in range(self.n_generator):
             latent = self.sample_latent(real.shape[0])
