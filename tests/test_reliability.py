@@ -161,7 +161,7 @@ def test_interrupted_save_leaves_previous_checkpoint_intact(tmp_path):
     class FailingTrainer:
         fast_dev_run, is_global_zero = False, True
 
-        def save_checkpoint(self, path):
+        def save_checkpoint(self, path, weights_only=None):
             Path(path).write_bytes(b"half a checkpoint")
             raise OSError("No space left on device")
 
