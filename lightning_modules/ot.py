@@ -64,15 +64,19 @@ class DualPotentials:
 
 class _StackedProblems:
     r"""The four problems of one symmetric Sinkhorn step - cross (f on x, g on y) and the self problems
-    (f_xx, g_yy) - stacked on a leading axis, so each step is one batched soft c-transform instead of
-    four (on 64-point batches the per-call overhead of the small tensor ops, not the arithmetic, is the
-    cost). Batches of different sizes N != M are padded to max(N, M) with log-weight -inf, so padded
+    (f_xx, g_yy) - stacked on a leading axis, so each step of a training-size batch is one batched soft
+    c-transform instead of four (on 64-point batches the per-call overhead of the small tensor ops, not
+    the arithmetic, is the cost). Batches of different sizes N != M are padded to max(N, M) with log-weight -inf, so padded
     points receive no mass and the padded rows are sliced off.
 
     Row k of the stacked potentials is ``(f, g, f_xx, g_yy)[k]``; its update reads the potential of
     ``partner[k]`` (g for f, f for g, each self potential itself) and the weights of the other side."""
 
     partner = [1, 0, 2, 3]
+    # Above this many points the four matrices are transformed one at a time (the same arithmetic): four
+    # large matrices at once outgrow the cache, and batching them made N = 512-1024 solves 1.3-2.5x slower
+    # (benchmarks/results/ot_step.md).
+    LARGEST_BATCHED = 256
 
     def __init__(self, c_xy: Tensor, c_yx: Tensor, c_xx: Tensor, c_yy: Tensor, log_a: Tensor, log_b: Tensor) -> None:
         self.n, self.m = c_xy.shape[-2], c_xy.shape[-1]
@@ -94,7 +98,10 @@ class _StackedProblems:
 
     def softmin(self, eps: float, partner_potentials: Tensor) -> Tensor:
         """:func:`softmin` of all four problems: row k is the c-transform of ``partner_potentials[k]``."""
-        return softmin(eps, self.costs, self.log_weights + partner_potentials / eps)
+        h = self.log_weights + partner_potentials / eps
+        if self.size <= self.LARGEST_BATCHED:
+            return softmin(eps, self.costs, h)
+        return torch.stack([softmin(eps, cost, h_k) for cost, h_k in zip(self.costs, h)])
 
 
 def sinkhorn_potentials(
