@@ -97,7 +97,7 @@ class LatentGAN(pl.LightningModule):
 
     def generate(self, latent: LatentBatch) -> Tensor:
         """G(z) reshaped to observations."""
-        return self.generator(self.latent_spec.encode(latent)).view(len(latent), *self.observation_shape)
+        return self.generator(self.latent_spec.generator_input(latent)).view(len(latent), *self.observation_shape)
 
     # ----- non-finite updates ----------------------------------------------------------------------
     def guarded_step(self, *optimizers) -> None:
@@ -194,6 +194,6 @@ class LatentGAN(pl.LightningModule):
         """The code the model assigns to observations, ``(n, num_codes)``: categorical argmax, continuous mean."""
         was_training = self.training
         self.eval()
-        codes = [self.code_posterior(chunk.to(self.device)).encode().cpu() for chunk in x.split(batch_size)]
+        codes = [self.code_posterior(chunk.to(self.device)).assigned_codes().cpu() for chunk in x.split(batch_size)]
         self.train(was_training)
         return torch.cat(codes)

@@ -44,7 +44,7 @@ class CodePosterior:
             total = total + log_probs.gather(1, latent.categorical[:, k : k + 1]).squeeze(1)
         return total
 
-    def encode(self) -> Tensor:
+    def assigned_codes(self) -> Tensor:
         """The code each observation is assigned: most likely categorical values, then continuous means."""
         categorical = [log_probs.argmax(1, keepdim=True).float() for log_probs in self.log_probs]
         return torch.cat(categorical + [self.means], dim=1)

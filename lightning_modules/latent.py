@@ -80,7 +80,7 @@ class LatentSpec:
         noise = torch.randn(n, self.num_noise, generator=generator)
         return LatentBatch(categorical, continuous, noise)
 
-    def encode(self, latent: LatentBatch) -> Tensor:
+    def generator_input(self, latent: LatentBatch) -> Tensor:
         """The generator's input vector ``(N, input_dim)``."""
         one_hots = [F.one_hot(latent.categorical[:, k], size).float() for k, size in enumerate(self.categorical_sizes)]
         return torch.cat(one_hots + [latent.continuous, latent.noise], dim=1)

@@ -232,7 +232,7 @@ def informative_sinkhorn_divergence(
     return InformativeSinkhorn(divergence=divergence, plan=plan, potentials=potentials)
 
 
-def code_posterior(plan: Tensor, codes: Tensor, num_values: int) -> Tensor:
+def plan_code_posterior(plan: Tensor, codes: Tensor, num_values: int) -> Tensor:
     r"""Plan posterior of a categorical code, :math:`P_{kj} / \sum_k P_{kj}` with
     :math:`P_{kj} = \sum_{i: c_i = k} \pi_{ij}` (PAPER.md eq. 3 and section 6). Shape ``(K, M)``."""
     aggregated = plan.new_zeros(num_values, plan.shape[-1]).index_add_(0, codes, plan)

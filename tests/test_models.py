@@ -74,7 +74,7 @@ def test_latent_layout_prior_and_traversal():
     spec = LatentSpec([3, 4], continuous=2, noise=5)
     assert spec.input_dim == 3 + 4 + 2 + 5 and spec.num_codes == 4
     latent = spec.sample(2000, torch.Generator().manual_seed(0))
-    encoded = spec.encode(latent)
+    encoded = spec.generator_input(latent)
     assert torch.equal(encoded[:, :3].argmax(1), latent.categorical[:, 0])
     assert torch.equal(encoded[:, 3:7].argmax(1), latent.categorical[:, 1])
     assert latent.continuous.abs().max() <= 1 and abs(latent.noise.std().item() - 1) < 0.05

@@ -10,7 +10,7 @@ from scipy.optimize import minimize
 
 from lightning_modules.ot import (
     code_mutual_information,
-    code_posterior,
+    plan_code_posterior,
     informative_sinkhorn_divergence,
     regularized_objective,
     squared_euclidean_cost,
@@ -95,7 +95,7 @@ def _alternate(x, y, codes, k, eps, lam, rounds):
     for _ in range(rounds):
         pmi = posterior.log()[codes] - math.log(1.0 / k)
         result = informative_sinkhorn_divergence(x, y, pmi, lam / eps, blur=math.sqrt(eps), extra_iterations=400)
-        posterior = code_posterior(result.plan, codes, k)
+        posterior = plan_code_posterior(result.plan, codes, k)
         objectives.append(regularized_objective(result.plan, cost, eps, lam, codes, k).item())
     return result, pmi, objectives
 
@@ -147,7 +147,7 @@ def test_plan_weighted_cross_entropy_at_plan_posterior_recovers_mutual_informati
     plan = torch.rand(12, 7, generator=gen, dtype=torch.float64)
     plan /= plan.sum()
     codes = torch.randint(3, (12,), generator=gen)
-    posterior = code_posterior(plan, codes, 3)
+    posterior = plan_code_posterior(plan, codes, 3)
     cross_entropy = -(plan * posterior.log()[codes]).sum()
     code_marginal = torch.zeros(3, dtype=torch.float64).index_add_(0, codes, plan.sum(1))
     entropy = -(code_marginal * code_marginal.log()).sum()
