@@ -174,6 +174,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Train one run of ``cfg`` (from :func:`configs.loading.load_config`); returns the summary."""
     import pytorch_lightning as pl
 
+    from pytorch_lightning.loggers import WandbLogger
+
     from callbacks.checkpoint import read_checkpoint
     from callbacks.progress import IterationProgressBar
 
@@ -239,7 +241,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             partial.write_text(json.dumps(summary, indent=2) + "\n")
             os.replace(partial, run_dir / "summary.json")
             for logger in trainer.loggers:
-                if hasattr(logger, "experiment") and logger.__class__.__name__ == "WandbLogger":
+                if isinstance(logger, WandbLogger):
                     logger.experiment.summary.update(summary)
             print(final_report(summary, run_dir), flush=True)
         return summary
