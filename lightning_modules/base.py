@@ -127,8 +127,12 @@ class LatentGAN(pl.LightningModule):
             raise DivergenceError(
                 f"training diverged: non-finite loss or gradient in {self.consecutive_skips} consecutive iterations "
                 f"(up to iteration {self.iteration}); likely a learning rate too high "
-                f"(model.*.optimizer.lr) or a blur too small for the data (model.ot.blur={self.cfg['ot']['blur']})"
+                f"(model.*.optimizer.lr){self.divergence_hint()}"
             )
+
+    def divergence_hint(self) -> str:
+        """What else, specific to the model, makes training diverge; ends :class:`DivergenceError`'s message."""
+        return ""
 
     def log_train(self, values: dict[str, Any], prog_bar: tuple[str, ...] = ()) -> None:
         """Log training scalars on the iterations Lightning writes them (every ``trainer.log_every_n_steps``)

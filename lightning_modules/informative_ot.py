@@ -60,6 +60,9 @@ class InformativeOTGAN(LatentGAN):
         self.generated_weight = float(q["generated_weight"])
         self.ot = model["ot"]
 
+    def divergence_hint(self) -> str:
+        return f" or a blur too small for the data (model.ot.blur={self.ot['blur']})"
+
     @property
     def optimizer_steps_per_iteration(self) -> int:
         return self.n_generator + 1 + (self.n_critic if self.critic is not None else 0)  # G's, Q's, the critic's

@@ -105,6 +105,14 @@ def test_persistent_nan_stops_the_run_and_keeps_the_checkpoint_from_before(tmp_p
     assert checkpoint["global_step"] // 2 == 6  # the last save before the first bad iteration
 
 
+def test_divergence_hint_names_only_the_models_own_keys():
+    from train import build_model
+
+    hints = {name: build_model(load_config(["experiment=gaussians", f"model.name={name}"]), (2,)).divergence_hint()
+             for name in ("informative_ot", "infogan")}
+    assert "model.ot.blur=" in hints["informative_ot"] and "blur" not in hints["infogan"]
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("finished")
