@@ -17,7 +17,8 @@ Two numbers per subprocess:
   iteration; the peak of the running sum of torch's CPU allocations and frees - tensor bytes alive at
   once above those alive before the iteration (activations, gradients, OT matrices, temporaries).
 
-Alongside, the analytic sizes: the Sinkhorn solve's four N x M float32 cost matrices (+ the plan) at the
+Alongside, the analytic sizes: the Sinkhorn solve's four N x M float32 cost matrices, their stacked
+copy (+ the plan) at the
 preset's batch, and parameters x 4 (weights, gradients, Adam's two moments) of each model. Medians over
 repetitions (all subprocesses, alternating models). Writes ``benchmarks/results/memory.md`` on full
 runs. ``--quick``: one repetition.
@@ -111,8 +112,10 @@ def measure(model_name: str, threads: int) -> dict:
 
 
 def ot_matrix_bytes(n: int, m: int) -> tuple[int, int]:
-    """(four N x M float32 cost matrices, one N x M plan), bytes."""
-    return 4 * n * m * 4, n * m * 4
+    """(four N x M float32 cost matrices and their stacked copy, padded to max(N, M) square, which the
+    Sinkhorn steps read (lightning_modules/ot.py); one N x M plan), bytes."""
+    side = max(n, m)
+    return 4 * n * m * 4 + 4 * side * side * 4, n * m * 4
 
 
 def table(results: dict[str, list[dict]], threads_line: str, repeats: int) -> str:
@@ -136,7 +139,8 @@ def table(results: dict[str, list[dict]], threads_line: str, repeats: int) -> st
         flag = f" ({unobservable} not observable)" if unobservable else ""
         lines.append(f"| {model} | {median(rss) / MB:.1f}{flag} | {median(prof) / MB:.1f} | {params:,} "
                      f"| {4 * 4 * params / MB:.1f} | {ot_cell} |")
-    lines += ["", f"OT matrices: 4 cost matrices N x M float32 = 4 x {n} x {n} x 4 B = {costs / 1024:.0f} KiB, "
+    lines += ["", f"OT matrices: 4 cost matrices N x M float32 and their stacked copy = 2 x 4 x {n} x {n} x 4 B = "
+              f"{costs / 1024:.0f} KiB, "
               f"plus the {n} x {n} plan = {plan / 1024:.0f} KiB, per Sinkhorn solve (one per critic update, one per "
               "generator update); the final differentiable softmins keep a few more N x M temporaries for backward."]
     return "\n".join(lines)
