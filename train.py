@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     from callbacks import TrainingInterrupted
     from callbacks.checkpoint import CheckpointError
     from datamodules import MissingDataError
-    from lightning_modules.base import DivergenceError
+    from lightning_modules.nonfinite import DivergenceError
 
     try:
         train(cfg)

@@ -79,12 +79,11 @@ def plain_setup(cfg, total_iterations: int):
 def plain_step(model, schedulers, loader, iteration: int) -> None:
     real = next(loader)[0]
     reseed_latent(model, iteration)
-    model._iteration_skipped = False
+    model.nonfinite.start_iteration()
     model.train_iteration(real)
     for scheduler in schedulers:
         scheduler.step()
-    if model._iteration_skipped:
-        model.skipped_steps += 1
+    model.nonfinite.end_iteration(iteration, model.divergence_hint())
 
 
 def plain_run(cfg, warmup: int, measured: int):

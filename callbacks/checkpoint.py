@@ -32,7 +32,7 @@ class AtomicLastCheckpoint(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         # While updates are being skipped for non-finite values, keep the checkpoint from before.
-        if pl_module.consecutive_skips > 0:
+        if pl_module.nonfinite.consecutive > 0:
             return
         if self.every_n_iterations > 0 and pl_module.iteration % self.every_n_iterations == 0:
             self.save(trainer)

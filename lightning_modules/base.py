@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from lightning_modules.latent import LatentBatch, LatentSpec
 from lightning_modules.networks import build_generator
+from lightning_modules.nonfinite import NonFiniteGuard
 
 
 @contextmanager
@@ -40,10 +41,6 @@ def linear_decay(start_fraction: float, total_iterations: int):
     return factor
 
 
-class DivergenceError(RuntimeError):
-    """Training produced non-finite losses or gradients for too many consecutive iterations."""
-
-
 class LatentGAN(pl.LightningModule):
     """Base of the models: a generator G(z) over a :class:`LatentSpec`, trained by manual optimization.
 
@@ -56,10 +53,7 @@ class LatentGAN(pl.LightningModule):
     def __init__(self, model: dict[str, Any], observation_shape: tuple[int, ...], seed: int = 0) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.max_consecutive_skips = int(model["max_consecutive_skips"])
-        self.skipped_steps = 0  # iterations whose updates were dropped for non-finite gradients
-        self.consecutive_skips = 0
-        self._iteration_skipped = False
+        self.nonfinite = NonFiniteGuard(int(model["max_consecutive_skips"]))
         self.automatic_optimization = False
         self.cfg = model
         self.observation_shape = tuple(observation_shape)
@@ -85,10 +79,11 @@ class LatentGAN(pl.LightningModule):
         # an uninterrupted one would have, with no generator state to checkpoint.
         entropy = np.random.SeedSequence([self.seed, self.global_rank, self.iteration]).generate_state(2)
         self.latent_rng.manual_seed(int(entropy[0]) << 32 | int(entropy[1]))
-        self._iteration_skipped = False
+        self.nonfinite.start_iteration()
         self.train_iteration(batch[0])
         self.step_schedules()
-        self.count_skips()
+        self.nonfinite.end_iteration(self.iteration, self.divergence_hint())
+        self.log_train({"train/skipped_steps": float(self.nonfinite.skipped)})
 
     # ----- latent noise --------------------------------------------------------------------------
 
@@ -99,36 +94,11 @@ class LatentGAN(pl.LightningModule):
         """G(z) reshaped to observations."""
         return self.generator(self.latent_spec.generator_input(latent)).view(len(latent), *self.observation_shape)
 
-    # ----- non-finite updates ----------------------------------------------------------------------
+    # ----- non-finite updates (lightning_modules/nonfinite.py) -------------------------------------
     def guarded_step(self, *optimizers) -> None:
-        """Step the optimizers of one backward pass, unless a gradient is NaN or infinite.
-
-        Then the gradients are dropped instead, so the step changes no parameter (Adam skips parameters
-        without gradients) but still counts: iterations and learning-rate schedules stay aligned.
-        Under DDP gradients are already all-reduced, so every rank takes the same decision.
-        """
-        grads = [p.grad for opt in optimizers for group in opt.param_groups for p in group["params"]
-                 if p.grad is not None]
-        if grads and not torch.isfinite(torch.stack([torch.linalg.vector_norm(g) for g in grads]).sum()):
-            for opt in optimizers:
-                opt.zero_grad(set_to_none=True)
-            self._iteration_skipped = True
-        for opt in optimizers:
-            opt.step()
-
-    def count_skips(self) -> None:
-        if self._iteration_skipped:
-            self.skipped_steps += 1
-            self.consecutive_skips += 1
-        else:
-            self.consecutive_skips = 0
-        self.log_train({"train/skipped_steps": float(self.skipped_steps)})
-        if self.consecutive_skips >= self.max_consecutive_skips:
-            raise DivergenceError(
-                f"training diverged: non-finite loss or gradient in {self.consecutive_skips} consecutive iterations "
-                f"(up to iteration {self.iteration}); likely a learning rate too high "
-                f"(model.*.optimizer.lr){self.divergence_hint()}"
-            )
+        """Step the optimizers of one backward pass, unless a gradient is NaN or infinite (then the
+        update is dropped and the iteration counted in ``train/skipped_steps``)."""
+        self.nonfinite.step(*optimizers)
 
     def divergence_hint(self) -> str:
         """What else, specific to the model, makes training diverge; ends :class:`DivergenceError`'s message."""
@@ -144,10 +114,10 @@ class LatentGAN(pl.LightningModule):
                 self.log(key, value, prog_bar=key in prog_bar)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["skipped_steps"] = self.skipped_steps
+        checkpoint.update(self.nonfinite.state_dict())
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.skipped_steps = checkpoint.get("skipped_steps", 0)
+        self.nonfinite.load_state_dict(checkpoint)
 
     def on_train_end(self) -> None:
         # Under DDP every rank must end with the same weights; record whether they do (summary.json).

@@ -15,7 +15,7 @@ import torch
 import lightning_modules
 from callbacks.checkpoint import AtomicLastCheckpoint
 from configs.loading import load_config
-from lightning_modules.base import DivergenceError
+from lightning_modules.nonfinite import DivergenceError
 from train import train
 
 SHORT = ["experiment=gaussians", "data.batch_size=64", "logger.mode=disabled", "trainer.enable_progress_bar=false",
