@@ -22,8 +22,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks.quality import (IMAGE_MODEL_SETTINGS, benchmark_runs, best_run, equal_time_table, image_benchmark_parser,
-                                image_models, save_traversals, score_table)
+from benchmarks.quality import (IMAGE_MODEL_SETTINGS, benchmark_runs, equal_time_table, image_benchmark_parser,
+                                image_models, save_best_traversals, score_table)
 from benchmarks.report import publish
 from configs.loading import load_config
 
@@ -53,10 +53,7 @@ def main(argv: list[str] | None = None) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         results, timed = benchmark_runs("digits", args.seeds, Path(tmp), overrides, steps, args.equal_time)
         if not args.quick:
-            for label, result_set in (("", results), ("_equal_time", timed)):
-                for model, runs in result_set.items():
-                    save_traversals(best_run(runs, "eval/unsupervised_accuracy"), "digits_traversals",
-                                    f"{model}_{args.cost}{label}")
+            save_best_traversals(results, timed, "eval/unsupervised_accuracy", "digits_traversals", args.cost)
     text = (f"Digits (scikit-learn, 8 x 8, 10 classes), OT cost in {args.cost} space, {steps} iterations, seeds "
             f"{len(args.seeds)}\n\n" + score_table(results, SCORES, worst_by=WORST_BY) + "\n\n")
     text += equal_time_table(timed, steps, SCORES, worst_by=WORST_BY) + PUBLISHED

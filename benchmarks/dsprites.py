@@ -20,8 +20,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks.quality import (IMAGE_MODEL_SETTINGS, benchmark_runs, best_run, equal_time_table, image_benchmark_parser,
-                                image_models, save_traversals, score_table)
+from benchmarks.quality import (IMAGE_MODEL_SETTINGS, benchmark_runs, equal_time_table, image_benchmark_parser,
+                                image_models, save_best_traversals, score_table)
 from benchmarks.report import publish
 from configs.loading import load_config
 
@@ -63,9 +63,7 @@ def main(argv: list[str] | None = None) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         results, timed = benchmark_runs("dsprites", args.seeds, Path(tmp), overrides, steps, args.equal_time)
         if not args.quick:
-            for label, result_set in (("", results), ("_equal_time", timed)):
-                for model, runs in result_set.items():
-                    save_traversals(best_run(runs, "eval/mig"), "dsprites_traversals", f"{model}_{args.cost}{label}")
+            save_best_traversals(results, timed, "eval/mig", "dsprites_traversals", args.cost)
     text = (f"dSprites (procedural, 32 x 32), OT cost in {args.cost} space, {steps} iterations, seeds "
             f"{len(args.seeds)}, metrics on {metric_samples[0].split('=')[1]} / {metric_samples[1].split('=')[1]} "
             f"samples\n\n" + score_table(results, SCORES, worst_by=("eval/mig",)) + "\n\n")
