@@ -81,7 +81,10 @@ class _StackedProblems:
     def __init__(self, c_xy: Tensor, c_yx: Tensor, c_xx: Tensor, c_yy: Tensor, log_a: Tensor, log_b: Tensor) -> None:
         self.n, self.m = c_xy.shape[-2], c_xy.shape[-1]
         self.size = max(self.n, self.m)
-        self.costs = torch.stack([self._pad_matrix(c) for c in (c_xy, c_yx, c_xx, c_yy)])
+        matrices = [self._pad_matrix(c) for c in (c_xy, c_yx, c_xx, c_yy)]
+        # Stacked (a copy) only where the steps read them batched; above, the four views are read in turn.
+        self.batched = self.size <= self.LARGEST_BATCHED
+        self.costs = torch.stack(matrices) if self.batched else matrices
         # The weights of the side each row's log-sum-exp runs over: b for f, a for g and f_xx, b for g_yy.
         self.log_weights = self.pad(log_b, log_a, log_a, log_b, value=-math.inf)
 
@@ -99,7 +102,7 @@ class _StackedProblems:
     def softmin(self, eps: float, partner_potentials: Tensor) -> Tensor:
         """:func:`softmin` of all four problems: row k is the c-transform of ``partner_potentials[k]``."""
         h = self.log_weights + partner_potentials / eps
-        if self.size <= self.LARGEST_BATCHED:
+        if self.batched:
             return softmin(eps, self.costs, h)
         return torch.stack([softmin(eps, cost, h_k) for cost, h_k in zip(self.costs, h)])
 
