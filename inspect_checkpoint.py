@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 USAGE = """\
@@ -49,13 +49,12 @@ def locate(path: str | Path) -> tuple[Path, Path]:
 
 
 def run_config(run_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
-    """The run's ``config.yaml`` checked against the schema, with command-line ``overrides`` on top."""
-    from configs.loading import ConfigError, validate
-    from configs.schema import Config
+    """The run's ``config.yaml`` checked against the schema, with command-line ``overrides`` on top; old names
+    of renamed keys are accepted in both, with a warning (configs/loading.py)."""
+    from configs.loading import ConfigError, read_overrides, saved_config, validate
 
     try:
-        cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml"),
-                              OmegaConf.from_dotlist(list(overrides)))
+        cfg = saved_config(run_dir, read_overrides(overrides))  # the loader's reading, renamed keys included
         validate(cfg)
     except (OmegaConfBaseException, ConfigError) as error:
         message = str(error).strip().splitlines()[0]

@@ -12,14 +12,14 @@ from callbacks.traversal import LatentTraversal
 
 
 def build_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list:
-    checkpoint = AtomicLastCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint.every_n_steps)
+    checkpoint = AtomicLastCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint.every_n_iterations)
     callbacks: list = [checkpoint, GracefulInterrupt(checkpoint)]
     if cfg.callbacks.metrics.enabled:
         callbacks += build_evaluators(cfg, datamodule)
     traversal = cfg.callbacks.traversal
     if traversal.enabled:
         callbacks.append(LatentTraversal(
-            run_dir / "traversals", datamodule, traversal.every_n_steps, num_seeds=traversal.num_seeds,
+            run_dir / "traversals", datamodule, traversal.every_n_iterations, num_seeds=traversal.num_seeds,
             num_steps=traversal.num_steps, value_range=traversal.continuous_range, num_points=traversal.num_points,
             seed=cfg.seed,
         ))

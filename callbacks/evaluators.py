@@ -34,17 +34,17 @@ def build_evaluators(cfg: DictConfig, datamodule) -> list:
     if hasattr(datamodule, "modes"):
         if not cfg.model.latent.categorical:
             return []
-        return [MixtureMetrics(datamodule.modes, datamodule.std, metrics.every_n_steps, metrics.num_generated)]
+        return [MixtureMetrics(datamodule.modes, datamodule.std, metrics.every_n_iterations, metrics.num_generated)]
     if not is_image_data(datamodule):
         return []
     if datamodule.num_factors == 0:
         log.warning(NO_FACTORS_NOTE.format(name=cfg.data.name))
         return []
     evaluators: list = [DisentanglementMetrics(
-        datamodule, metrics.every_n_steps, num_train=metrics.num_train, num_test=metrics.num_test, seed=cfg.seed,
+        datamodule, metrics.every_n_iterations, num_train=metrics.num_train, num_test=metrics.num_test, seed=cfg.seed,
         dci_n_estimators=metrics.dci_n_estimators,
     )]
     if metrics.fidelity:
-        evaluators.append(FidelityMetrics(datamodule, metrics.every_n_steps, data_config(cfg), metrics.feature_cache,
-                                          num_samples=metrics.fidelity_samples, seed=cfg.seed))
+        evaluators.append(FidelityMetrics(datamodule, metrics.every_n_iterations, data_config(cfg),
+                                          metrics.feature_cache, num_samples=metrics.fidelity_samples, seed=cfg.seed))
     return evaluators

@@ -3,10 +3,16 @@
 The command line is a list of dotted ``key=value`` pairs (the form W&B sweeps pass with
 ``${args_no_hyphens}``); ``experiment=<name>`` picks the preset. Any problem - an unknown key, a value of
 the wrong type, an unknown preset or choice - raises :class:`ConfigError` with a one-line message.
+
+Every source of keys (the YAML files, a run's saved ``config.yaml``, the command line) is read through
+:func:`read_yaml` or :func:`read_overrides`, which move keys listed in :data:`RENAMED_KEYS` to their new
+names, so old sweeps, command lines and run folders keep working after a rename.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -22,8 +28,26 @@ CRITIC_BOUNDS = ("sphere", "ball")
 LOGGER_MODES = (None, "offline", "online", "disabled")
 
 
+# Keys that were renamed: old dotted key -> new dotted key. An old key still loads, with one
+# DeprecatedKeyWarning per source that uses it; giving both names in one source is a ConfigError.
+# A future rename adds a row here (and its test in tests/test_config.py); a row is removed with the old name.
+RENAMED_KEYS = {
+    # Issue 16, one name per idea: these periods count training iterations (the callbacks'
+    # every_n_iterations), not Lightning's optimizer steps.
+    "callbacks.traversal.every_n_steps": "callbacks.traversal.every_n_iterations",
+    "callbacks.metrics.every_n_steps": "callbacks.metrics.every_n_iterations",
+    "callbacks.checkpoint.every_n_steps": "callbacks.checkpoint.every_n_iterations",
+}
+
+
 class ConfigError(ValueError):
     """A configuration that cannot run; the message is one line and names the key."""
+
+
+class DeprecatedKeyWarning(FutureWarning):
+    """An old name of a renamed key (:data:`RENAMED_KEYS`) was used. A FutureWarning rather than a
+    DeprecationWarning because it is meant for the person running train.py, and Python hides
+    DeprecationWarnings raised outside ``__main__``."""
 
 
 def presets() -> list[str]:
@@ -34,6 +58,71 @@ def _one_line(error: OmegaConfBaseException) -> str:
     message = str(error).strip().splitlines()[0]
     key = getattr(error, "full_key", None)
     return f"{key}: {message}" if key and key not in message else message
+
+
+def _parent(tree: dict, dotted: str, create: bool = False) -> tuple[dict | None, str]:
+    """``(the dict holding dotted's last part, that part)`` in nested dicts; ``None`` for a missing group
+    unless ``create`` makes the missing groups."""
+    *groups, leaf = dotted.split(".")
+    for group in groups:
+        if create:
+            tree.setdefault(group, {})
+        tree = tree.get(group)
+        if not isinstance(tree, dict):
+            return None, leaf
+    return tree, leaf
+
+
+def _has(tree: dict, dotted: str) -> bool:
+    """Whether nested dicts hold a value at ``dotted``."""
+    parent, leaf = _parent(tree, dotted)
+    return parent is not None and leaf in parent
+
+
+def _move(tree: dict, old: str, new: str) -> None:
+    """Move the value at ``old`` to ``new`` in nested dicts."""
+    parent, leaf = _parent(tree, old)
+    value = parent.pop(leaf)
+    parent, leaf = _parent(tree, new, create=True)
+    parent[leaf] = value
+
+
+def rename_old_keys(cfg: DictConfig, source: str) -> DictConfig:
+    """``cfg`` (one source of keys, named by ``source`` in messages) with each old key of
+    :data:`RENAMED_KEYS` moved to its new name, and one :class:`DeprecatedKeyWarning` per old key found.
+
+    Raises:
+        ConfigError: the source gives both the old and the new name of a key (checked before any warning).
+    """
+    if not isinstance(cfg, DictConfig):
+        return cfg  # not a mapping: the merge with the schema reports it
+    tree = OmegaConf.to_container(cfg, resolve=False)  # interpolations stay as written
+    found = {old: new for old, new in RENAMED_KEYS.items() if _has(tree, old)}
+    for old, new in found.items():
+        if _has(tree, new):
+            raise ConfigError(f"{source} gives both {old} and {new}: keep only {new} (the old name is deprecated)")
+    for old, new in found.items():
+        _move(tree, old, new)
+        # warn_explicit with line 0: one line naming the source, without a line of our code under it.
+        warnings.warn_explicit(f"{old} is deprecated and will be removed; use its new name {new} "
+                               "(the value is taken over unchanged)", DeprecatedKeyWarning, source, 0)
+    return OmegaConf.create(tree) if found else cfg
+
+
+def read_yaml(path: Path) -> DictConfig:
+    """A configuration file (base.yaml, a preset, a run's config.yaml) with renamed keys under their new names."""
+    return rename_old_keys(OmegaConf.load(path), str(path))
+
+
+def read_overrides(overrides: Sequence[str]) -> DictConfig:
+    """Command-line ``key=value`` pairs as a configuration, with renamed keys under their new names."""
+    return rename_old_keys(OmegaConf.from_dotlist(list(overrides)), "command line")
+
+
+def saved_config(run_dir: Path, cli: DictConfig) -> DictConfig:
+    """A run's saved ``config.yaml`` over the schema, with ``cli`` on top (resuming, inspect_checkpoint.py);
+    not yet validated."""
+    return OmegaConf.merge(OmegaConf.structured(Config), read_yaml(run_dir / "config.yaml"), cli)
 
 
 RESUMABLE_GROUPS = ("trainer.", "logger.", "callbacks.")
@@ -62,7 +151,7 @@ def _resume_config(cli: DictConfig, overrides: list[str]) -> DictConfig:
     if fixed:
         raise ConfigError(f"{fixed[0]}: a resumed run keeps its configuration; only trainer.*, logger.* and "
                           "callbacks.* may change (start a new run to change the rest)")
-    cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml"), cli)
+    cfg = saved_config(run_dir, cli)
     cfg.resume, cfg.run_dir = str(checkpoint), str(run_dir)
     return cfg
 
@@ -74,19 +163,19 @@ def load_config(overrides: list[str] | None = None) -> DictConfig:
         if "=" not in item or item.startswith("-"):
             raise ConfigError(f"cannot read argument {item!r}: write key=value, e.g. trainer.max_steps=100")
     try:
-        cli = OmegaConf.from_dotlist(overrides)
+        cli = read_overrides(overrides)
         if cli.get("resume") is not None:
             cfg = _resume_config(cli, overrides)
             validate(cfg)
             return cfg
         cfg = OmegaConf.structured(Config)
-        cfg = OmegaConf.merge(cfg, OmegaConf.load(CONFIG_DIR / "base.yaml"))
+        cfg = OmegaConf.merge(cfg, read_yaml(CONFIG_DIR / "base.yaml"))
         experiment = cli.get("experiment", cfg.experiment)
         if experiment is not None:
             preset = EXPERIMENT_DIR / f"{experiment}.yaml"
             if not preset.exists():
                 raise ConfigError(f"experiment={experiment}: no such preset; choose one of {', '.join(presets())}")
-            cfg = OmegaConf.merge(cfg, OmegaConf.load(preset))
+            cfg = OmegaConf.merge(cfg, read_yaml(preset))
         cfg = OmegaConf.merge(cfg, cli)
     except OmegaConfBaseException as error:
         raise ConfigError(_one_line(error)) from None

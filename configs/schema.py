@@ -184,7 +184,9 @@ class TraversalConfig:
     # PNGs under run_dir/traversals/ (and W&B images traversal/<code>): images get one grid per code,
     # the code swept along the columns; 2D data a scatter of generated points coloured by each code.
     enabled: bool = True
-    every_n_steps: int = 1000  # also at the end of training
+    # Period in training iterations (as trainer.max_steps; not Lightning's optimizer steps), and at the end.
+    # Its old name every_n_steps still loads with a warning (configs/loading.py, RENAMED_KEYS); so do the two below.
+    every_n_iterations: int = 1000
     num_seeds: int = 4  # fixed latent draws per grid (rows of the same code dimension)
     num_steps: int = 9  # columns for a continuous code
     continuous_range: float = 2.0  # a continuous code sweeps [-range, range]
@@ -197,7 +199,7 @@ class MetricsConfig:
     # MIG, FactorVAE, BetaVAE, DCI, SAP; images with one label (digits, MNIST): unsupervised accuracy;
     # every image dataset: FID, precision, recall (see `fidelity`).
     enabled: bool = True
-    every_n_steps: int = 1000  # also at the end of training
+    every_n_iterations: int = 1000  # period in training iterations, and at the end of training
     num_train: int = 2000  # samples for fitting score classifiers (disentanglement_lib uses 10,000)
     num_test: int = 1000  # held-out samples (disentanglement_lib uses 5,000)
     num_generated: int = 10000  # 2D mixtures: generated samples for modes / quality / purity
@@ -219,7 +221,8 @@ class MetricsConfig:
 
 @dataclass
 class CheckpointConfig:
-    every_n_steps: int = 500  # also at the end of training; always written to checkpoints/last.ckpt
+    # Period in training iterations, and at the end of training; always written to checkpoints/last.ckpt.
+    every_n_iterations: int = 500
 
 
 @dataclass

@@ -283,8 +283,8 @@ def test_a_fast_dev_run_renders_and_scores_nothing(tmp_path):
     from train import train
 
     summary = train(load_config([
-        "experiment=digits", "trainer.fast_dev_run=true", "callbacks.traversal.every_n_steps=1",
-        "callbacks.metrics.every_n_steps=1", "logger.mode=disabled", "trainer.enable_progress_bar=false",
+        "experiment=digits", "trainer.fast_dev_run=true", "callbacks.traversal.every_n_iterations=1",
+        "callbacks.metrics.every_n_iterations=1", "logger.mode=disabled", "trainer.enable_progress_bar=false",
         "data.batch_size=16", f"run_dir={tmp_path / 'run'}",
     ]))
     assert summary["iterations"] == 1

@@ -1,10 +1,13 @@
-"""Configuration merging (schema <- base <- preset <- command line) and its one-line errors."""
+"""Configuration merging (schema <- base <- preset <- command line) and its one-line errors; renamed keys
+(configs/loading.py, RENAMED_KEYS) still loading under their old names."""
 import subprocess
 import sys
+import warnings
 
 import pytest
+from omegaconf import OmegaConf
 
-from configs.loading import ConfigError, load_config, presets
+from configs.loading import RENAMED_KEYS, ConfigError, DeprecatedKeyWarning, load_config, presets, to_plain
 
 
 def test_precedence_schema_base_preset_cli():
@@ -59,3 +62,110 @@ def test_help_lists_presets():
     result = subprocess.run([sys.executable, "train.py", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
     assert "dsprites" in result.stdout and "model.info_weight" in result.stdout
+
+
+def renamed_key_warnings(load):
+    """``(result of load(), [messages of DeprecatedKeyWarning], [their filenames])``, every warning recorded."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = load()
+    found = [w for w in caught if issubclass(w.category, DeprecatedKeyWarning)]
+    return result, [str(w.message) for w in found], [w.filename for w in found]
+
+
+def test_renamed_keys_table_points_from_gone_keys_to_schema_keys():
+    defaults = load_config([])
+    for old, new in RENAMED_KEYS.items():
+        assert OmegaConf.select(defaults, new, default="absent") != "absent", f"{new} is not a key of the schema"
+        assert OmegaConf.select(defaults, old, default="absent") == "absent", f"{old} is still a key of the schema"
+    assert RENAMED_KEYS["callbacks.metrics.every_n_steps"] == "callbacks.metrics.every_n_iterations"  # issue 16
+
+
+@pytest.mark.parametrize("old,new", sorted(RENAMED_KEYS.items()))
+def test_old_key_on_the_command_line_loads_as_the_new_key_with_one_warning(old, new):
+    new_cfg, new_warnings, _ = renamed_key_warnings(lambda: load_config(["experiment=gaussians", f"{new}=7"]))
+    old_cfg, old_warnings, sources = renamed_key_warnings(lambda: load_config(["experiment=gaussians", f"{old}=7"]))
+    assert OmegaConf.select(old_cfg, new) == OmegaConf.select(new_cfg, new) == 7
+    assert to_plain(old_cfg) == to_plain(new_cfg)  # nothing else differs, and no old key is left in it
+    assert new_warnings == []
+    assert len(old_warnings) == 1 and sources == ["command line"]
+    assert old in old_warnings[0] and new in old_warnings[0] and "removed" in old_warnings[0]
+    assert "\n" not in old_warnings[0]
+
+
+def old_run_folder(tmp_path, values: dict):
+    """A run folder as an older version left it: its config.yaml holds ``values`` under the old names of
+    the renamed keys (nothing under the new names), and an (empty) checkpoints/last.ckpt."""
+    saved = to_plain(load_config(["experiment=gaussians"]))
+    for old, new in RENAMED_KEYS.items():
+        *groups, leaf = new.split(".")
+        group = saved
+        for name in groups:
+            group = group[name]
+        del group[leaf]
+        group[old.rsplit(".", 1)[1]] = values[new]
+    run_dir = tmp_path / "old_run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    OmegaConf.save(OmegaConf.create(saved), run_dir / "config.yaml")
+    assert "every_n_steps" in (run_dir / "config.yaml").read_text()
+    return run_dir
+
+
+def test_saved_config_with_old_keys_resumes_and_inspects_under_the_new_keys(tmp_path):
+    from inspect_checkpoint import run_config
+
+    values = {new: 10 + i for i, new in enumerate(RENAMED_KEYS.values())}
+    run_dir = old_run_folder(tmp_path, values)
+    resumed, messages, sources = renamed_key_warnings(lambda: load_config([f"resume={run_dir}"]))
+    inspected, inspect_messages, _ = renamed_key_warnings(lambda: run_config(run_dir))
+    for cfg in (resumed, inspected):
+        assert {new: OmegaConf.select(cfg, new) for new in RENAMED_KEYS.values()} == values
+    assert resumed.run_dir == str(run_dir) and resumed.resume == str(run_dir / "checkpoints" / "last.ckpt")
+    # One warning per old key, each naming it, its new name and the file it came from.
+    assert len(messages) == len(RENAMED_KEYS) == len(inspect_messages)
+    for (old, new), message in zip(RENAMED_KEYS.items(), messages):
+        assert old in message and new in message
+    assert set(sources) == {str(run_dir / "config.yaml")}
+    # An old key on the command line of the resume still overrides the saved value.
+    with pytest.warns(DeprecatedKeyWarning):
+        overridden = load_config([f"resume={run_dir}", "callbacks.metrics.every_n_steps=3"])
+    assert overridden.callbacks.metrics.every_n_iterations == 3
+    assert overridden.callbacks.traversal.every_n_iterations == values["callbacks.traversal.every_n_iterations"]
+
+
+@pytest.mark.parametrize("old,new", sorted(RENAMED_KEYS.items()))
+def test_old_and_new_key_together_is_a_one_line_error_saying_which_to_keep(old, new):
+    with pytest.raises(ConfigError) as error:
+        load_config([f"{old}=5", f"{new}=7"])
+    message = str(error.value)
+    assert "\n" not in message and old in message and f"keep only {new}" in message
+
+
+def test_old_and_new_key_in_a_saved_config_is_an_error(tmp_path):
+    from inspect_checkpoint import InspectError, run_config
+
+    run_dir = old_run_folder(tmp_path, {new: 10 for new in RENAMED_KEYS.values()})
+    saved = OmegaConf.load(run_dir / "config.yaml")
+    saved.callbacks.metrics.every_n_iterations = 20
+    OmegaConf.save(saved, run_dir / "config.yaml")
+    loads = {ConfigError: lambda: load_config([f"resume={run_dir}"]), InspectError: lambda: run_config(run_dir)}
+    for error, load in loads.items():
+        with warnings.catch_warnings(record=True) as caught, pytest.raises(error) as raised:
+            warnings.simplefilter("always")
+            load()
+        message = str(raised.value)
+        assert "\n" not in message and str(run_dir / "config.yaml") in message
+        assert "both callbacks.metrics.every_n_steps and" in message
+        assert "keep only callbacks.metrics.every_n_iterations" in message
+        assert not [w for w in caught if issubclass(w.category, DeprecatedKeyWarning)]  # the error comes first
+
+
+def test_command_line_shows_the_old_key_warning_as_one_line():
+    """What a user sees: one warning line naming both keys (the run here stops on another key's error)."""
+    result = subprocess.run([sys.executable, "train.py", "callbacks.metrics.every_n_steps=5", "trainer.max_steps=abc"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and "trainer.max_steps" in lines[1]
+    assert "callbacks.metrics.every_n_steps" in lines[0] and "callbacks.metrics.every_n_iterations" in lines[0]

@@ -215,9 +215,9 @@ def test_unusable_image_folder_stops_with_one_line(tmp_path):
 # Tiny networks and evaluations: the presets' shapes (64 x 64, RGB, their latent layouts), seconds on a CPU.
 TINY = ["data.batch_size=8", "data.num_workers=0", "model.generator.hidden=4", "model.critic.hidden=4",
         "model.critic.features=8", "model.code_model.hidden=4", "callbacks.metrics.fidelity=false",
-        "callbacks.metrics.num_train=100", "callbacks.metrics.num_test=50", "callbacks.metrics.every_n_steps=20",
-        "callbacks.traversal.every_n_steps=0", "callbacks.traversal.num_seeds=2", "callbacks.traversal.num_steps=3",
-        "logger.mode=disabled", "trainer.enable_progress_bar=false"]
+        "callbacks.metrics.num_train=100", "callbacks.metrics.num_test=50", "callbacks.metrics.every_n_iterations=20",
+        "callbacks.traversal.every_n_iterations=0", "callbacks.traversal.num_seeds=2",
+        "callbacks.traversal.num_steps=3", "logger.mode=disabled", "trainer.enable_progress_bar=false"]
 
 
 def tiny_config(preset, run_dir, *extra):

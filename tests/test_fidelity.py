@@ -252,7 +252,7 @@ def test_a_short_digits_run_logs_fidelity_and_inspect_reproduces_it(network, cac
     monkeypatch.setattr(feature_cache, "train_feature_network", no_training)
     run_dir = tmp_path / "digits"
     summary = train(load_config([
-        *DIGITS, "trainer.max_steps=2", "callbacks.metrics.every_n_steps=2", "callbacks.metrics.num_test=100",
+        *DIGITS, "trainer.max_steps=2", "callbacks.metrics.every_n_iterations=2", "callbacks.metrics.num_test=100",
         "callbacks.metrics.fidelity_samples=400", f"callbacks.metrics.feature_cache={cache}",
         "callbacks.traversal.enabled=false", "logger.mode=disabled", "trainer.enable_progress_bar=false",
         "data.batch_size=16", f"run_dir={run_dir}",

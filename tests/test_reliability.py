@@ -42,7 +42,7 @@ def logged(run_dir: Path, key: str) -> dict[int, float]:
 
 @pytest.mark.slow
 def test_sigterm_mid_run_then_resume_equals_uninterrupted_run(tmp_path):
-    steps = ["trainer.max_steps=150", "callbacks.checkpoint.every_n_steps=10", "data.batch_size=32"]
+    steps = ["trainer.max_steps=150", "callbacks.checkpoint.every_n_iterations=10", "data.batch_size=32"]
     reference = tmp_path / "reference"
     train(load_config([*SHORT, *steps, f"run_dir={reference}"]))
 
@@ -98,7 +98,7 @@ def test_persistent_nan_stops_the_run_and_keeps_the_checkpoint_from_before(tmp_p
     NaNAfter.bad_iterations = set(range(7, 100))
     monkeypatch.setitem(lightning_modules.MODELS, "informative_ot", NaNAfter)
     cfg = load_config([*SHORT, "trainer.max_steps=50", "model.max_consecutive_skips=4",
-                       "callbacks.checkpoint.every_n_steps=2", f"run_dir={tmp_path}"])
+                       "callbacks.checkpoint.every_n_iterations=2", f"run_dir={tmp_path}"])
     with pytest.raises(DivergenceError, match="4 consecutive iterations.*model.ot.blur"):
         train(cfg)
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
@@ -187,7 +187,7 @@ def test_resume_with_several_generator_updates_per_iteration_equals_uninterrupte
     iterations and resumed to 8 ends with the uninterrupted run's weights and iteration count. (No lr decay,
     whose schedule depends on the run's length, so that a shorter run is an interrupted longer one.)"""
     ratio = [*SHORT, "model.critic.kind=mlp", "model.critic.hidden=32", "model.n_generator=3", "model.lr_decay_start=1",
-             "callbacks.traversal.enabled=false", "callbacks.checkpoint.every_n_steps=100"]
+             "callbacks.traversal.enabled=false", "callbacks.checkpoint.every_n_iterations=100"]
     train(load_config([*ratio, "trainer.max_steps=8", f"run_dir={tmp_path / 'reference'}"]))
     train(load_config([*ratio, "trainer.max_steps=4", f"run_dir={tmp_path / 'resumed'}"]))
     assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4 * 5

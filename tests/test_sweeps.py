@@ -35,7 +35,7 @@ REQUIRED_SWEEPS = {"dsprites_info_weight_blur.yaml", "gaussians_info_weight_blur
 # server reads the metric from each run's summary, and a name no run logs leaves it nothing to rank.
 #
 # 2D Gaussian mixtures: callbacks/mixture_metrics.py logs "eval/" + the keys of
-# metrics.mixture.mixture_quality (MixtureQuality.compute), every callbacks.metrics.every_n_steps
+# metrics.mixture.mixture_quality (MixtureQuality.compute), every callbacks.metrics.every_n_iterations
 # iterations and at the end of training.
 MIXTURE_EVAL_KEYS = ("eval/modes_captured", "eval/high_quality_frac", "eval/code_purity")
 # Image data with two or more ground-truth factors (dsprites): callbacks/disentanglement.py logs "eval/" +

@@ -38,7 +38,7 @@ def test_fast_dev_run_of_every_preset(name, model, tmp_path, mnist_dir):
 
 
 def test_short_run_leaves_config_checkpoint_and_summary(tmp_path, capsys):
-    cfg = quick("gaussians", tmp_path, "callbacks.checkpoint.every_n_steps=2")
+    cfg = quick("gaussians", tmp_path, "callbacks.checkpoint.every_n_iterations=2")
     summary = train(cfg)
     # the run ends by printing its final scores (those of summary.json), its grids and, last, its folder
     printed = capsys.readouterr().out.strip().splitlines()

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 INFO_WEIGHT = 4.0  # not the preset's 8, so the config check sees the command line
 RUN_ARGS = ["experiment=gaussians", "trainer.max_steps=60", "trainer.log_every_n_steps=10",
-            "callbacks.metrics.every_n_steps=30", "callbacks.metrics.num_generated=2000", "data.batch_size=64",
+            "callbacks.metrics.every_n_iterations=30", "callbacks.metrics.num_generated=2000", "data.batch_size=64",
             f"model.info_weight={INFO_WEIGHT}", "logger.mode=offline", "trainer.enable_progress_bar=false"]
 
 # The W&B transaction log framing (wandb/sdk/internal/datastore.py in wandb < 0.19; the Go core keeps it).
@@ -155,7 +155,7 @@ def test_history_has_the_training_and_eval_scalars(offline_run):
     divergence = offline_run.values("train/divergence")
     assert len(divergence) >= 5, "60 iterations logged every 10 should give about 6 points"
     assert all(math.isfinite(value) for value in divergence)
-    # callbacks/mixture_metrics.py: every callbacks.metrics.every_n_steps=30 iterations and at the end.
+    # callbacks/mixture_metrics.py: every callbacks.metrics.every_n_iterations=30 iterations and at the end.
     purity = offline_run.values("eval/code_purity")
     assert len(purity) >= 2 and all(0 <= value <= 1 for value in purity)
     assert all(math.isfinite(v) for v in offline_run.values("eval/modes_captured"))
