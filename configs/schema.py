@@ -114,6 +114,10 @@ class CodeModelConfig:
     # (c_i, G(z_i)) (PAPER.md section 5, step 2's warm-up). Trains Q only - G still learns the code from
     # the plan alone - and gives Q a useful posterior before the plan carries any code information.
     generated_weight: float = 0.0
+    # informative_ot: weight a of the prior in the mixture (1 - a) Q + a p(c) whose log-ratio to p(c)
+    # perturbs the cost (lightning_modules/code_model.py, mixed_pmi). 0 uses Q itself; a > 0 bounds the
+    # penalty on pairs Q deems unlikely, lam * log a, so a confident but wrong Q cannot forbid them.
+    prior_mix: float = 0.0
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 
 

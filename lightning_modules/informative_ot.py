@@ -26,7 +26,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from lightning_modules.base import LatentGAN, frozen
-from lightning_modules.code_model import CodeModel, CodePosterior
+from lightning_modules.code_model import CodeModel, CodePosterior, mixed_pmi
 from lightning_modules.distributed import gather_columns, gather_with_local_grad, world_size
 from lightning_modules.latent import LatentBatch
 from lightning_modules.networks import FeatureCritic, build_trunk, spectrally_normalized
@@ -58,6 +58,7 @@ class InformativeOTGAN(LatentGAN):
         )
         self.info_weight = float(model["info_weight"])
         self.generated_weight = float(q["generated_weight"])
+        self.prior_mix = float(q["prior_mix"])
         self.ot = model["ot"]
 
     def divergence_hint(self) -> str:
@@ -101,13 +102,13 @@ class InformativeOTGAN(LatentGAN):
 
         Returns the solve and :math:`\log Q(c_i \mid y_j)` for every latent sample i (of all ranks) and
         this rank's observations j, with gradient to Q; its detached value minus :math:`\log p(c_i)` is
-        the pmi that perturbs the cost.
+        the pmi that perturbs the cost, that of Q mixed with the prior by ``model.code_model.prior_mix``.
         """
         if self.gathers_global_batch:
             x, y = gather_with_local_grad(x), gather_with_local_grad(y)
             latent = LatentBatch(*(gather_with_local_grad(t) for t in (latent.categorical, latent.continuous, latent.noise)))
         log_q = posterior.log_likelihood_matrix(latent)
-        pmi = log_q.detach() - self.latent_spec.log_prior(latent).unsqueeze(1)
+        pmi = mixed_pmi(log_q.detach() - self.latent_spec.log_prior(latent).unsqueeze(1), self.prior_mix)
         if self.gathers_global_batch:
             pmi = gather_columns(pmi)
         return self.divergence(x, y, pmi), log_q

@@ -39,6 +39,7 @@ def test_sinkhorn_baseline_is_informative_ot_without_regularization():
     (["model.name=gan"], "model.name"),
     (["model.ot.scaling=1.5"], "model.ot.scaling"),
     (["model.critic.bound=cube"], "model.critic.bound"),
+    (["model.code_model.prior_mix=1"], "model.code_model.prior_mix"),
     (["--model.lr=1"], "key=value"),
 ])
 def test_bad_input_gives_one_line_error_naming_the_key(args, fragment):

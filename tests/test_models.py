@@ -9,6 +9,7 @@ import torch
 from configs.loading import load_config, to_plain
 from datamodules import GaussianMixtureDataModule
 from lightning_modules import InfoGAN, InformativeOTGAN
+from lightning_modules.code_model import mixed_pmi
 from lightning_modules.latent import LatentSpec
 from metrics.mixture import mixture_quality
 
@@ -222,3 +223,38 @@ def test_spectral_norm_makes_every_critic_layer_1_lipschitz_and_leaves_q_alone()
             assert (sigma == pytest.approx(1, abs=2e-3)) == spectral_norm, (critic_sigmas, discriminator_sigmas)
         for q in (model.code_model, infogan.code_head):
             assert not any(s == pytest.approx(1, abs=2e-3) for s in top_singular_values(q).values())
+
+
+def test_prior_mix_is_the_pmi_of_q_mixed_with_the_prior_and_bounds_the_penalty():
+    torch.manual_seed(0)
+    q = torch.softmax(3 * torch.randn(64, 5, dtype=torch.float64), dim=1)  # a confident Q over 5 values
+    prior = 1 / 5
+    pmi = q.log() - math.log(prior)
+    assert mixed_pmi(pmi, 0.0) is pmi
+    for a in (0.1, 0.5):
+        mixed = mixed_pmi(pmi, a)
+        # the reference: the mixture's probabilities, then their log-ratio to the prior
+        torch.testing.assert_close(mixed, ((1 - a) * q + a * prior).log() - math.log(prior), rtol=0, atol=1e-12)
+        assert mixed.min() >= math.log(a) and pmi.min() < math.log(a) - 1, "the penalty is bounded, and was not"
+        assert torch.equal(mixed.argsort(dim=1), pmi.argsort(dim=1)), "the order of Q's beliefs is kept"
+
+
+def first_pmi(prior_mix: float) -> torch.Tensor:
+    """The pmi that perturbs the cost in the first Sinkhorn solve of a data-space model."""
+
+    class Capturing(InformativeOTGAN):
+        def divergence(self, x, y, pmi):
+            self.pmi = pmi
+            raise Captured
+
+    pl.seed_everything(0)
+    model = Capturing(model_config(f"model.code_model.prior_mix={prior_mix}"), (2,))
+    with pytest.raises(Captured):
+        fit(model, GaussianMixtureDataModule(batch_size=32, num_samples=256), iterations=1)
+    return model.pmi
+
+
+def test_prior_mix_perturbs_the_cost_with_the_mixture():
+    plain, mixed = first_pmi(0.0), first_pmi(0.3)
+    torch.testing.assert_close(mixed, mixed_pmi(plain, 0.3), rtol=0, atol=0)
+    assert not torch.equal(mixed, plain)
