@@ -8,12 +8,13 @@ from omegaconf import DictConfig
 from callbacks.checkpoint import AtomicLastCheckpoint
 from callbacks.evaluators import build_evaluators
 from callbacks.interrupt import GracefulInterrupt, TrainingInterrupted
+from callbacks.ranks_in_sync import RanksInSync
 from callbacks.traversal import LatentTraversal
 
 
 def build_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list:
     checkpoint = AtomicLastCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint.every_n_iterations)
-    callbacks: list = [checkpoint, GracefulInterrupt(checkpoint)]
+    callbacks: list = [checkpoint, GracefulInterrupt(checkpoint), RanksInSync()]
     if cfg.callbacks.metrics.enabled:
         callbacks += build_evaluators(cfg, datamodule)
     traversal = cfg.callbacks.traversal

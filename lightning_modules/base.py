@@ -119,14 +119,6 @@ class LatentGAN(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.nonfinite.load_state_dict(checkpoint)
 
-    def on_train_end(self) -> None:
-        # Under DDP every rank must end with the same weights; record whether they do (summary.json).
-        if self.trainer.world_size > 1:
-            weights = torch.cat([p.detach().flatten() for p in self.parameters()])
-            gathered = self.all_gather(weights)
-            in_sync = all(torch.equal(gathered[0], other) for other in gathered[1:])
-            self.trainer.callback_metrics["ddp/ranks_in_sync"] = torch.tensor(float(in_sync))
-
     # ----- iterations and schedules --------------------------------------------------------------
     @property
     def optimizer_steps_per_iteration(self) -> int:

@@ -110,3 +110,29 @@ def test_ddp_training_keeps_ranks_in_sync_and_writes_one_run_folder(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["iterations"] == 10 and summary["ddp/ranks_in_sync"] == 1.0
+
+
+class TwoRanks(torch.nn.Module):
+    """A module whose all_gather returns rank 0's weights and another rank's, ``offset`` apart."""
+
+    def __init__(self, offset: float) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.arange(4.0))
+        self.offset, self.iteration = offset, 7
+
+    def all_gather(self, tensor):
+        return torch.stack([tensor, tensor + self.offset])
+
+
+@pytest.mark.parametrize("offset,expected", [(0.0, 1.0), (1e-7, 0.0)])
+def test_ranks_in_sync_compares_every_rank_bit_for_bit(offset, expected):
+    from types import SimpleNamespace
+
+    from callbacks.ranks_in_sync import RanksInSync
+
+    trainer = SimpleNamespace(world_size=2, loggers=[], callback_metrics={})
+    RanksInSync().on_train_end(trainer, TwoRanks(offset))
+    assert float(trainer.callback_metrics["ddp/ranks_in_sync"]) == expected
+    one_device = SimpleNamespace(world_size=1, loggers=[], callback_metrics={})
+    RanksInSync().on_train_end(one_device, TwoRanks(1.0))
+    assert one_device.callback_metrics == {}, "nothing to compare on one device"
