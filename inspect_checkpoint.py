@@ -36,12 +36,11 @@ class InspectError(ValueError):
 
 def locate(path: str | Path) -> tuple[Path, Path]:
     """``(checkpoint, run folder)`` of ``ckpt=``: a checkpoint in ``<run>/checkpoints/`` or the run folder."""
-    target = Path(path)
-    if target.is_dir():
-        target = target / "checkpoints" / "last.ckpt"
+    from configs.loading import locate_run
+
+    target, run_dir = locate_run(path)
     if not target.is_file():
         raise InspectError(f"checkpoint {target} not found; pass ckpt=<run folder>/checkpoints/last.ckpt of a run")
-    run_dir = target.resolve().parent.parent
     if not (run_dir / "config.yaml").is_file():
         raise InspectError(f"{run_dir / 'config.yaml'} not found: the checkpoint must stay in "
                            "<run folder>/checkpoints/ next to the run's config.yaml")

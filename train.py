@@ -21,7 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from configs.loading import ConfigError, load_config, presets, to_plain
+from configs.loading import ConfigError, load_config, locate_run, presets, to_plain
 from configs.registry import DATAMODULES, MODELS
 
 HELP = """\
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{stop}\nresume with: python train.py resume={cfg.run_dir}", file=sys.stderr)
         return 130 if stop.signal_name == "SIGINT" else 143
     except DivergenceError as error:
-        last = Path(cfg.run_dir) / "checkpoints" / "last.ckpt"
+        last = locate_run(cfg.run_dir)[0]
         kept = f"; the last checkpoint before it is kept: {last}" if last.exists() else ""
         print(f"error: {error}{kept}", file=sys.stderr)
         return 3

@@ -128,15 +128,20 @@ def saved_config(run_dir: Path, cli: DictConfig) -> DictConfig:
 RESUMABLE_GROUPS = ("trainer.", "logger.", "callbacks.")
 
 
-def resolve_resume(path: str) -> tuple[Path, Path]:
-    """``(checkpoint, run folder)`` for ``resume=`` given a run folder or a checkpoint inside one."""
+def locate_run(path: str | Path) -> tuple[Path, Path]:
+    """``(checkpoint, run folder)`` named by ``path``: a run folder (its ``checkpoints/last.ckpt``) or a
+    checkpoint inside ``<run folder>/checkpoints/``. The layout only; the callers check what exists."""
     target = Path(path)
     if target.is_dir():
-        checkpoint, run_dir = target / "checkpoints" / "last.ckpt", target
-    elif target.is_file():
-        checkpoint, run_dir = target, target.resolve().parent.parent
-    else:
+        return target / "checkpoints" / "last.ckpt", target
+    return target, target.resolve().parent.parent
+
+
+def resolve_resume(path: str) -> tuple[Path, Path]:
+    """``(checkpoint, run folder)`` for ``resume=`` given a run folder or a checkpoint inside one."""
+    if not Path(path).exists():
         raise ConfigError(f"resume={path}: no such run folder or checkpoint")
+    checkpoint, run_dir = locate_run(path)
     if not checkpoint.is_file():
         raise ConfigError(f"resume={path}: no checkpoints/last.ckpt in this run folder (was it started?)")
     if not (run_dir / "config.yaml").is_file():
