@@ -65,7 +65,7 @@ def mixed_pmi(pmi: Tensor, prior_mix: float) -> Tensor:
     """
     if prior_mix == 0:
         return pmi
-    return torch.logaddexp(torch.full_like(pmi, math.log(prior_mix)), math.log1p(-prior_mix) + pmi)
+    return torch.logaddexp(pmi.new_tensor(math.log(prior_mix)), math.log1p(-prior_mix) + pmi)  # broadcast scalar
 
 
 class CodeHead(nn.Module):

@@ -257,4 +257,5 @@ def first_pmi(prior_mix: float) -> torch.Tensor:
 def test_prior_mix_perturbs_the_cost_with_the_mixture():
     plain, mixed = first_pmi(0.0), first_pmi(0.3)
     torch.testing.assert_close(mixed, mixed_pmi(plain, 0.3), rtol=0, atol=0)
+    torch.testing.assert_close(mixed, torch.log(0.3 + 0.7 * plain.exp()), rtol=1e-5, atol=1e-6)  # the formula
     assert not torch.equal(mixed, plain)
