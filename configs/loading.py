@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from configs.registry import DATAMODULES, MODELS
-from configs.schema import Config
+from configs.schema import Config, ModelConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent
 EXPERIMENT_DIR = CONFIG_DIR / "experiment"
@@ -54,9 +54,12 @@ def presets() -> list[str]:
     return sorted(p.stem for p in EXPERIMENT_DIR.glob("*.yaml"))
 
 
-def _one_line(error: OmegaConfBaseException) -> str:
+def _one_line(error: OmegaConfBaseException, prefix: str = "") -> str:
+    """OmegaConf's first message line, led by the key when the line does not name it; ``prefix`` completes
+    the key of a part of the configuration (``"model."``) to the dotted name a user writes."""
     message = str(error).strip().splitlines()[0]
     key = getattr(error, "full_key", None)
+    key = f"{prefix}{key}" if key else None
     return f"{key}: {message}" if key and key not in message else message
 
 
@@ -228,3 +231,20 @@ def validate(cfg: DictConfig) -> None:
 def to_plain(cfg: DictConfig) -> dict:
     """The resolved configuration as plain Python containers (what loggers and checkpoints store)."""
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def model_config(model: dict | ModelConfig) -> ModelConfig:
+    """The model settings, typed: the one conversion from the plain dict that checkpoints store (and that
+    Lightning's ``load_from_checkpoint`` passes back to a model) or from a :class:`ModelConfig`.
+
+    Keys a dict lacks - settings added after its checkpoint was written - take the schema's defaults, and
+    values take the schema's types, so the models read ``cfg.ot.blur`` without converting anything.
+
+    Raises:
+        ConfigError: an unknown key or a value of the wrong type, in one line naming the key.
+    """
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(ModelConfig), model)
+        return OmegaConf.to_object(typed)  # type: ignore[return-value]
+    except OmegaConfBaseException as error:
+        raise ConfigError(_one_line(error, "model.")) from None

@@ -9,8 +9,11 @@ from typing import Any, Iterator
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from omegaconf import OmegaConf
 from torch import Tensor, nn
 
+from configs.loading import model_config, to_plain
+from configs.schema import ModelConfig, OptimizerConfig
 from lightning_modules.latent import LatentBatch, LatentSpec
 from lightning_modules.networks import build_generator
 from lightning_modules.nonfinite import NonFiniteGuard
@@ -48,25 +51,32 @@ class LatentGAN(pl.LightningModule):
     call so ``fast_dev_run`` exercises every network), ``encode`` and the optimizers. One training step
     is one *iteration*; Lightning's ``global_step`` counts every optimizer step instead, hence
     :attr:`optimizer_steps_per_iteration`.
+
+    Args:
+        model: the ``model.*`` settings, a :class:`ModelConfig` or the plain dict of one (what train.py passes
+            and checkpoints store); read as :attr:`cfg`.
+        observation_shape: the shape of one observation, ``(2,)`` for points, ``(C, H, W)`` for images.
+        seed: the seed of the latent noise stream.
     """
 
-    def __init__(self, model: dict[str, Any], observation_shape: tuple[int, ...], seed: int = 0) -> None:
+    def __init__(self, model: dict[str, Any] | ModelConfig, observation_shape: tuple[int, ...], seed: int = 0) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.nonfinite = NonFiniteGuard(int(model["max_consecutive_skips"]))
+        self.cfg: ModelConfig = model_config(model)
+        # The checkpoint keeps the settings as a plain dict - complete, and with no class of this project to
+        # unpickle - which load_from_checkpoint passes back to this constructor.
+        self.save_hyperparameters({"model": to_plain(OmegaConf.structured(self.cfg)),
+                                   "observation_shape": observation_shape, "seed": seed})
+        self.nonfinite = NonFiniteGuard(self.cfg.max_consecutive_skips)
         self.automatic_optimization = False
-        self.cfg = model
         self.observation_shape = tuple(observation_shape)
-        latent = model["latent"]
-        self.latent_spec = LatentSpec(latent["categorical"], latent["continuous"], latent["noise"])
-        gen = model["generator"]
+        latent = self.cfg.latent
+        self.latent_spec = LatentSpec(latent.categorical, latent.continuous, latent.noise)
+        gen = self.cfg.generator
         self.generator = build_generator(
-            gen["kind"], self.latent_spec.input_dim, self.observation_shape, gen["hidden"], gen["layers"]
+            gen.kind, self.latent_spec.input_dim, self.observation_shape, gen.hidden, gen.layers
         )
         self.seed = seed
         self.latent_rng = torch.Generator()
-        self.n_critic = int(model["n_critic"])  # critic updates per iteration
-        self.n_generator = int(model["n_generator"])  # generator updates per iteration, after the critic's
 
     # ----- one training iteration ------------------------------------------------------------------
     @abstractmethod
@@ -126,7 +136,7 @@ class LatentGAN(pl.LightningModule):
 
     @property
     def iteration(self) -> int:
-        """Completed training iterations (each ``n_critic`` critic and ``n_generator`` generator updates)."""
+        """Completed training iterations (each ``cfg.n_critic`` critic and ``cfg.n_generator`` generator updates)."""
         return self.global_step // self.optimizer_steps_per_iteration
 
     @property
@@ -136,12 +146,12 @@ class LatentGAN(pl.LightningModule):
             return 0
         return trainer.max_steps // self.optimizer_steps_per_iteration
 
-    def adam(self, params, optimizer_cfg: dict[str, Any]) -> torch.optim.Adam:
-        return torch.optim.Adam(params, lr=optimizer_cfg["lr"], betas=tuple(optimizer_cfg["betas"]))
+    def adam(self, params, optimizer_cfg: OptimizerConfig) -> torch.optim.Adam:
+        return torch.optim.Adam(params, lr=optimizer_cfg.lr, betas=tuple(optimizer_cfg.betas))
 
     def decay_schedule(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
         return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, linear_decay(self.cfg["lr_decay_start"], self.total_iterations)
+            optimizer, linear_decay(self.cfg.lr_decay_start, self.total_iterations)
         )
 
     def step_schedules(self) -> None:

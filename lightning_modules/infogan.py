@@ -22,59 +22,59 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from configs.schema import ModelConfig
 from lightning_modules.base import LatentGAN, frozen
 from lightning_modules.code_model import CodeHead, CodePosterior
 from lightning_modules.networks import build_trunk, spectrally_normalized
 
 
 class InfoGAN(LatentGAN):
-    def __init__(self, model: dict[str, Any], observation_shape: tuple[int, ...], seed: int = 0) -> None:
+    def __init__(self, model: dict[str, Any] | ModelConfig, observation_shape: tuple[int, ...], seed: int = 0) -> None:
         super().__init__(model, observation_shape, seed)
-        critic = model["critic"]
-        kind = "mlp" if critic["kind"] == "identity" else critic["kind"]
-        self.trunk = build_trunk(kind, self.observation_shape, critic["hidden"], critic["layers"])
+        critic = self.cfg.critic
+        kind = "mlp" if critic.kind == "identity" else critic.kind
+        self.trunk = build_trunk(kind, self.observation_shape, critic.hidden, critic.layers)
         self.real_fake_head = nn.Linear(self.trunk.out_dim, 1)
-        if critic["spectral_norm"]:
+        if critic.spectral_norm:
             self.trunk = spectrally_normalized(self.trunk)
             self.real_fake_head = spectrally_normalized(self.real_fake_head)
-        self.code_head = CodeHead(self.trunk.out_dim, self.latent_spec, model["code_model"]["continuous_std"])
-        self.info_lambda = float(model["infogan_lambda"])
+        self.code_head = CodeHead(self.trunk.out_dim, self.latent_spec, self.cfg.code_model.continuous_std)
 
     @property
     def optimizer_steps_per_iteration(self) -> int:
-        return self.n_generator + self.n_critic
+        return self.cfg.n_generator + self.cfg.n_critic
 
     def discriminator_parameters(self):
         return [*self.trunk.parameters(), *self.real_fake_head.parameters(), *self.code_head.parameters()]
 
     def configure_optimizers(self):
         optimizers = [
-            self.adam(self.generator.parameters(), self.cfg["generator"]["optimizer"]),
-            self.adam(self.discriminator_parameters(), self.cfg["critic"]["optimizer"]),
+            self.adam(self.generator.parameters(), self.cfg.generator.optimizer),
+            self.adam(self.discriminator_parameters(), self.cfg.critic.optimizer),
         ]
         return optimizers, [self.decay_schedule(o) for o in optimizers]
 
     def train_iteration(self, real: Tensor) -> None:
         opt_generator, opt_discriminator = self.optimizers()
 
-        for _ in range(self.n_critic):
+        for _ in range(self.cfg.n_critic):
             latent = self.sample_latent(real.shape[0])
             fake = self.generate(latent).detach()
             h_real, h_fake = self.trunk(real), self.trunk(fake)
             gan_loss = F.softplus(-self.real_fake_head(h_real)).mean() + F.softplus(self.real_fake_head(h_fake)).mean()
             info_loss = -self.code_head(h_fake).log_likelihood(latent).mean()
             opt_discriminator.zero_grad()
-            self.manual_backward(gan_loss + self.info_lambda * info_loss)
+            self.manual_backward(gan_loss + self.cfg.infogan_lambda * info_loss)
             self.guarded_step(opt_discriminator)
 
-        for _ in range(self.n_generator):
+        for _ in range(self.cfg.n_generator):
             latent = self.sample_latent(real.shape[0])
             with frozen(self.trunk, self.real_fake_head, self.code_head):
                 h_fake = self.trunk(self.generate(latent))
                 generator_loss = F.softplus(-self.real_fake_head(h_fake)).mean()
                 info_loss = -self.code_head(h_fake).log_likelihood(latent).mean()
             opt_generator.zero_grad()
-            self.manual_backward(generator_loss + self.info_lambda * info_loss)
+            self.manual_backward(generator_loss + self.cfg.infogan_lambda * info_loss)
             self.guarded_step(opt_generator)
 
         self.log_train({"train/discriminator_loss": gan_loss.detach(), "train/generator_loss": generator_loss.detach(),

@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from configs.schema import ModelConfig
 from lightning_modules.base import LatentGAN, frozen
 from lightning_modules.code_model import CodeModel, CodePosterior, mixed_pmi
 from lightning_modules.distributed import gather_columns, gather_with_local_grad, world_size
@@ -34,47 +35,44 @@ from lightning_modules.ot import InformativeSinkhorn, informative_sinkhorn_diver
 
 
 class InformativeOTGAN(LatentGAN):
-    def __init__(self, model: dict[str, Any], observation_shape: tuple[int, ...], seed: int = 0) -> None:
+    def __init__(self, model: dict[str, Any] | ModelConfig, observation_shape: tuple[int, ...], seed: int = 0) -> None:
         super().__init__(model, observation_shape, seed)
-        critic = model["critic"]
-        if critic["kind"] == "identity":
+        critic = self.cfg.critic
+        if critic.kind == "identity":
             self.critic = None
             # Q still needs a network of its own: convolutional for images, an MLP for points.
             trunk_kind = "conv" if len(self.observation_shape) == 3 else "mlp"
         else:
             self.critic = FeatureCritic(
-                build_trunk(critic["kind"], self.observation_shape, critic["hidden"], critic["layers"]),
-                critic["features"],
-                critic["bound"],
+                build_trunk(critic.kind, self.observation_shape, critic.hidden, critic.layers),
+                critic.features,
+                critic.bound,
             )
-            if critic["spectral_norm"]:
+            if critic.spectral_norm:
                 self.critic = spectrally_normalized(self.critic)
-            trunk_kind = critic["kind"]
-        q = model["code_model"]
+            trunk_kind = critic.kind
+        q = self.cfg.code_model
         self.code_model = CodeModel(
-            build_trunk(trunk_kind, self.observation_shape, q["hidden"], q["layers"]),
+            build_trunk(trunk_kind, self.observation_shape, q.hidden, q.layers),
             self.latent_spec,
-            q["continuous_std"],
+            q.continuous_std,
         )
-        self.info_weight = float(model["info_weight"])
-        self.generated_weight = float(q["generated_weight"])
-        self.prior_mix = float(q["prior_mix"])
-        self.ot = model["ot"]
 
     def divergence_hint(self) -> str:
-        return f" or a blur too small for the data (model.ot.blur={self.ot['blur']})"
+        return f" or a blur too small for the data (model.ot.blur={self.cfg.ot.blur})"
 
     @property
     def optimizer_steps_per_iteration(self) -> int:
-        return self.n_generator + 1 + (self.n_critic if self.critic is not None else 0)  # G's, Q's, the critic's
+        critic_steps = self.cfg.n_critic if self.critic is not None else 0
+        return self.cfg.n_generator + 1 + critic_steps  # G's, Q's, the critic's
 
     def configure_optimizers(self):
         optimizers = [
-            self.adam(self.generator.parameters(), self.cfg["generator"]["optimizer"]),
-            self.adam(self.code_model.parameters(), self.cfg["code_model"]["optimizer"]),
+            self.adam(self.generator.parameters(), self.cfg.generator.optimizer),
+            self.adam(self.code_model.parameters(), self.cfg.code_model.optimizer),
         ]
         if self.critic is not None:
-            optimizers.append(self.adam(self.critic.parameters(), self.cfg["critic"]["optimizer"]))
+            optimizers.append(self.adam(self.critic.parameters(), self.cfg.critic.optimizer))
         schedules = [self.decay_schedule(optimizers[0])] + [self.decay_schedule(o) for o in optimizers[2:]]
         return optimizers, schedules
 
@@ -86,13 +84,14 @@ class InformativeOTGAN(LatentGAN):
     @property
     def gathers_global_batch(self) -> bool:
         """Whether the OT problem is solved on the batch of all ranks (see lightning_modules/distributed.py)."""
-        return bool(self.ot["global_batch"]) and world_size() > 1
+        return self.cfg.ot.global_batch and world_size() > 1
 
     def divergence(self, x: Tensor, y: Tensor, pmi: Tensor) -> InformativeSinkhorn:
         """The perturbed Sinkhorn divergence of eq. (6) between generated and real features."""
+        ot = self.cfg.ot
         return informative_sinkhorn_divergence(
-            x, y, pmi=pmi, info_weight=self.info_weight, blur=self.ot["blur"], scaling=self.ot["scaling"],
-            diameter=self.ot["diameter"], extra_iterations=self.ot["extra_iterations"],
+            x, y, pmi=pmi, info_weight=self.cfg.info_weight, blur=ot.blur, scaling=ot.scaling,
+            diameter=ot.diameter, extra_iterations=ot.extra_iterations,
         )
 
     def solve(self, x: Tensor, y: Tensor, latent: LatentBatch,
@@ -108,7 +107,7 @@ class InformativeOTGAN(LatentGAN):
             x, y = gather_with_local_grad(x), gather_with_local_grad(y)
             latent = LatentBatch(*(gather_with_local_grad(t) for t in (latent.categorical, latent.continuous, latent.noise)))
         log_q = posterior.log_likelihood_matrix(latent)
-        pmi = mixed_pmi(log_q.detach() - self.latent_spec.log_prior(latent).unsqueeze(1), self.prior_mix)
+        pmi = mixed_pmi(log_q.detach() - self.latent_spec.log_prior(latent).unsqueeze(1), self.cfg.code_model.prior_mix)
         if self.gathers_global_batch:
             pmi = gather_columns(pmi)
         return self.divergence(x, y, pmi), log_q
@@ -125,8 +124,9 @@ class InformativeOTGAN(LatentGAN):
         """Q's loss for one solve: the plan-weighted cross-entropy, plus its cross-entropy on the generated
         pairs weighted by ``model.code_model.generated_weight`` (G detached)."""
         loss = self.plan_weighted_cross_entropy(log_q, plan)
-        if self.generated_weight:
-            loss = loss - self.generated_weight * self.code_model(fake.detach()).log_likelihood(latent).mean()
+        weight = self.cfg.code_model.generated_weight
+        if weight:
+            loss = loss - weight * self.code_model(fake.detach()).log_likelihood(latent).mean()
         return loss
 
     # ----- training ------------------------------------------------------------------------------
@@ -142,7 +142,7 @@ class InformativeOTGAN(LatentGAN):
         posterior = self.code_model(real)
         if self.critic is not None:
             opt_critic = optimizers[2]
-            for _ in range(self.n_critic):
+            for _ in range(self.cfg.n_critic):
                 latent = self.sample_latent(real.shape[0])
                 with torch.no_grad():
                     fake = self.generate(latent)
@@ -159,13 +159,14 @@ class InformativeOTGAN(LatentGAN):
         with torch.no_grad():
             real_features = self.features(real)
         code_loss = 0.0
-        for update in range(self.n_generator):
+        n_generator = self.cfg.n_generator
+        for update in range(n_generator):
             latent = self.sample_latent(real.shape[0])
             with frozen(self.critic):
                 fake = self.generate(latent)
                 result, log_q = self.solve(self.features(fake), real_features, latent, posterior)
-            code_loss = code_loss + self.code_loss(log_q, result.plan, fake, latent) / self.n_generator
-            last = update == self.n_generator - 1
+            code_loss = code_loss + self.code_loss(log_q, result.plan, fake, latent) / n_generator
+            last = update == n_generator - 1
             opt_generator.zero_grad()
             if last:
                 opt_code.zero_grad()

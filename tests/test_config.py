@@ -1,5 +1,6 @@
 """Configuration merging (schema <- base <- preset <- command line) and its one-line errors; renamed keys
-(configs/loading.py, RENAMED_KEYS) still loading under their old names."""
+(configs/loading.py, RENAMED_KEYS) still loading under their old names; the typed model settings the
+models read, from the plain dict checkpoints store."""
 import subprocess
 import sys
 import warnings
@@ -7,7 +8,10 @@ import warnings
 import pytest
 from omegaconf import OmegaConf
 
-from configs.loading import RENAMED_KEYS, ConfigError, DeprecatedKeyWarning, load_config, presets, to_plain
+from configs.loading import (
+    RENAMED_KEYS, ConfigError, DeprecatedKeyWarning, load_config, model_config, presets, to_plain,
+)
+from configs.schema import ModelConfig, OptimizerConfig
 
 
 def test_precedence_schema_base_preset_cli():
@@ -29,6 +33,39 @@ def test_every_preset_loads():
 def test_sinkhorn_baseline_is_informative_ot_without_regularization():
     cfg = load_config(["model.name=sinkhorn", "model.info_weight=8"])
     assert cfg.model.info_weight == 0.0
+
+
+def test_model_config_gives_keys_an_old_checkpoint_lacks_their_defaults_and_values_their_types():
+    """A checkpoint written before code_model.prior_mix existed stores a model dict without it."""
+    saved = to_plain(load_config(["model.code_model.prior_mix=0.3", "model.critic.spectral_norm=true"]).model)
+    del saved["code_model"]["prior_mix"]
+    saved["info_weight"] = 3  # an int where the schema says float, as a hand-written dict may have
+    cfg = model_config(saved)
+    assert isinstance(cfg, ModelConfig) and isinstance(cfg.critic.optimizer, OptimizerConfig)
+    assert cfg.code_model.prior_mix == 0.0  # the schema's default, not the 0.3 of the run
+    assert cfg.info_weight == 3.0 and type(cfg.info_weight) is float
+    assert cfg.critic.spectral_norm is True and cfg.latent.categorical == [25] and cfg.critic.optimizer.lr == 2e-4
+    assert "prior_mix" not in saved["code_model"]  # the caller's dict is not filled in
+
+
+def test_model_config_of_a_model_config_is_the_same_settings_and_converts_back_to_the_dict():
+    cfg = load_config(["model.n_generator=3", "model.ot.diameter=4"]).model
+    typed = OmegaConf.to_object(cfg)
+    assert model_config(typed) == model_config(to_plain(cfg)) == typed
+    assert model_config(typed).n_generator == 3 and model_config(typed).ot.diameter == 4.0
+    assert to_plain(OmegaConf.structured(model_config(to_plain(cfg)))) == to_plain(cfg)  # what checkpoints store
+
+
+@pytest.mark.parametrize("model,fragment", [
+    ({"no_such_key": 1}, "model.no_such_key"),
+    ({"critic": {"spectrl_norm": True}}, "model.critic.spectrl_norm"),
+    ({"ot": {"extra_iterations": "many"}}, "model.ot.extra_iterations"),
+])
+def test_model_config_rejects_unknown_keys_and_wrong_types_in_one_line_naming_the_key(model, fragment):
+    with pytest.raises(ConfigError) as error:
+        model_config(model)
+    message = str(error.value)
+    assert fragment in message and "\n" not in message
 
 
 @pytest.mark.parametrize("args,fragment", [

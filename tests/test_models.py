@@ -5,8 +5,10 @@ import math
 import pytest
 import pytorch_lightning as pl
 import torch
+from omegaconf import OmegaConf
 
 from configs.loading import load_config, to_plain
+from configs.schema import ModelConfig
 from datamodules import GaussianMixtureDataModule
 from lightning_modules import InfoGAN, InformativeOTGAN
 from lightning_modules.code_model import mixed_pmi
@@ -69,6 +71,44 @@ def test_global_step_counts_every_optimizer_step_and_iteration_counts_generator_
     trainer = fit(model, GaussianMixtureDataModule(batch_size=32, num_samples=256), iterations=4)
     assert model.optimizer_steps_per_iteration == 5
     assert trainer.global_step == 20 and model.iteration == 4
+
+
+@pytest.mark.parametrize("cls,name", [(InformativeOTGAN, "informative_ot"), (InfoGAN, "infogan")])
+def test_model_from_the_plain_dict_equals_the_model_from_the_typed_config(cls, name):
+    cfg = load_config(["data.batch_size=32", f"model.name={name}", "model.critic.spectral_norm=true"]).model
+    models = []
+    for model in (to_plain(cfg), OmegaConf.to_object(cfg)):
+        torch.manual_seed(0)
+        models.append(cls(model, (2,)))
+    from_dict, from_typed = models
+    assert isinstance(from_dict.cfg, ModelConfig) and from_dict.cfg == from_typed.cfg
+    state, typed_state = from_dict.state_dict(), from_typed.state_dict()
+    assert state.keys() == typed_state.keys() and all(torch.equal(state[k], typed_state[k]) for k in state)
+    # Either way the checkpoint stores the plain dict, which load_from_checkpoint passes back.
+    assert type(from_typed.hparams["model"]) is dict
+    assert from_typed.hparams["model"] == from_dict.hparams["model"] == to_plain(cfg)
+
+
+def test_checkpoint_from_before_a_model_key_existed_loads_with_its_default(tmp_path):
+    """Lightning's load_from_checkpoint passes the stored model dict to the constructor: a checkpoint written
+    before code_model.prior_mix existed (stored as older versions did) loads, with the schema's default and
+    its weights; one written now loads with the value it was trained with."""
+    pl.seed_everything(0)
+    model = InformativeOTGAN(model_config("model.code_model.prior_mix=0.3"), (2,))
+    trainer = fit(model, GaussianMixtureDataModule(batch_size=32, num_samples=256), iterations=1)
+    trainer.save_checkpoint(tmp_path / "new.ckpt")
+    checkpoint = torch.load(tmp_path / "new.ckpt", weights_only=False)
+    assert checkpoint["hyper_parameters"]["model"] == model_config("model.code_model.prior_mix=0.3")
+    del checkpoint["hyper_parameters"]["model"]["code_model"]["prior_mix"]
+    checkpoint["hparams_name"] = "kwargs"
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    for name, prior_mix in (("new", 0.3), ("old", 0.0)):
+        loaded = InformativeOTGAN.load_from_checkpoint(tmp_path / f"{name}.ckpt")
+        assert loaded.cfg.code_model.prior_mix == prior_mix
+        assert loaded.hparams["model"]["code_model"]["prior_mix"] == prior_mix  # what its next checkpoint stores
+        state = loaded.state_dict()
+        assert state.keys() == model.state_dict().keys()
+        assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
 
 
 def test_latent_layout_prior_and_traversal():
