@@ -9,12 +9,14 @@ from callbacks.checkpoint import AtomicLastCheckpoint
 from callbacks.evaluators import build_evaluators
 from callbacks.interrupt import GracefulInterrupt, TrainingInterrupted
 from callbacks.ranks_in_sync import RanksInSync
+from callbacks.training_clock import TrainingClock
 from callbacks.traversal import LatentTraversal
 
 
 def build_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list:
     checkpoint = AtomicLastCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint.every_n_iterations)
-    callbacks: list = [checkpoint, GracefulInterrupt(checkpoint), RanksInSync()]
+    # The clock first, so that it stops before the other callbacks' end-of-batch work (callbacks/training_clock.py).
+    callbacks: list = [TrainingClock(), checkpoint, GracefulInterrupt(checkpoint), RanksInSync()]
     if cfg.callbacks.metrics.enabled:
         callbacks += build_evaluators(cfg, datamodule)
     traversal = cfg.callbacks.traversal

@@ -15,9 +15,10 @@ from callbacks import build_callbacks
 from callbacks.code_scatter import code_palette, code_scatter_samples, plot_code_scatter
 from callbacks.disentanglement import DisentanglementMetrics
 from callbacks.mixture_metrics import MixtureMetrics
+from callbacks.training_clock import TrainingClock
 from callbacks.traversal import LatentTraversal, render_traversals
 from callbacks.traversal_grid import plot_traversal_grid, traversal_images
-from configs.loading import load_config
+from configs.loading import load_config, to_plain
 from datamodules import DigitsDataModule, GaussianMixtureDataModule
 from lightning_modules.latent import LatentSpec
 from metrics import evaluate_disentanglement
@@ -268,6 +269,7 @@ def test_build_callbacks_follows_the_config_and_the_data(experiment, expected, t
     built = build_callbacks(cfg, tmp_path, datamodule)
     kinds = {type(c) for c in built} & {MixtureMetrics, DisentanglementMetrics, LatentTraversal}
     assert kinds == expected
+    assert isinstance(built[0], TrainingClock), "first, so that it stops before the others' end-of-batch work"
     traversal = next(c for c in built if isinstance(c, LatentTraversal))
     assert traversal.out_dir == tmp_path / "traversals" and traversal.settings["num_seeds"] == 3
     assert traversal.settings["seed"] == 11
@@ -277,6 +279,37 @@ def test_build_callbacks_follows_the_config_and_the_data(experiment, expected, t
     cfg.callbacks.metrics.enabled = False
     cfg.callbacks.traversal.enabled = False
     assert not {type(c) for c in build_callbacks(cfg, tmp_path, datamodule)} & expected
+
+
+def test_training_clock_counts_the_iterations_and_leaves_out_the_other_callbacks(monkeypatch):
+    """On a fake clock each iteration takes 1 s and an evaluation after it 100 s: the clock records 3 s for
+    3 iterations, 1 iteration per second."""
+    import pytorch_lightning as pl
+
+    from lightning_modules import InformativeOTGAN
+
+    now = [0.0]
+    monkeypatch.setattr("callbacks.training_clock.time.perf_counter", lambda: now[0])
+
+    class OneSecondIterations(InformativeOTGAN):
+        def train_iteration(self, real):
+            super().train_iteration(real)
+            now[0] += 1.0
+
+    class SlowEvaluation(pl.Callback):
+        def on_train_batch_end(self, *args):
+            now[0] += 100.0
+
+    cfg = load_config(["experiment=gaussians", "model.critic.kind=mlp", "data.batch_size=32"])
+    model = OneSecondIterations(to_plain(cfg.model), (2,))
+    clock = TrainingClock()
+    trainer = pl.Trainer(max_steps=3 * model.optimizer_steps_per_iteration, accelerator="cpu", logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[clock, SlowEvaluation()])
+    trainer.fit(model, datamodule=GaussianMixtureDataModule(batch_size=32, num_samples=256))
+    assert clock.iterations == 3 and clock.seconds == 3.0
+    assert float(trainer.callback_metrics["time/training_seconds"]) == 3.0
+    assert float(trainer.callback_metrics["time/training_iterations_per_second"]) == 1.0
 
 
 def test_a_fast_dev_run_renders_and_scores_nothing(tmp_path):
