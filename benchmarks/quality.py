@@ -9,6 +9,7 @@ import statistics
 from pathlib import Path
 
 from benchmarks.report import RESULTS
+from callbacks.training_clock import TRAINING_SECONDS, TRAINING_SPEED
 from configs.loading import load_config
 from train import train
 
@@ -25,18 +26,13 @@ def train_run(preset: str, model: str, seed: int, out: Path, overrides: list[str
     return {**summary, "run_dir": run_dir}
 
 
-TRAINING_SPEED = "time/training_iterations_per_second"  # callbacks/training_clock.py: evaluation left out
-
-
 def equal_time_iterations(results: dict[str, list[dict]], reference: str, reference_iterations: int,
                           models: list[str]) -> dict[str, int]:
     """Iterations that take each of ``models`` as long as ``reference_iterations`` take ``reference``.
 
     The speeds are those of the equal-step runs in ``results`` (median over seeds of their training
-    iterations per second): thousands of iterations each, under the conditions the timed runs will have,
-    with start-up and evaluation left out. (Short probe runs, 10 against 50 iterations differenced, were
-    used before: on digits they gave InfoGAN 1.5x the OT model's speed where the runs themselves showed
-    2.1x.)
+    iterations per second, start-up and evaluation left out): thousands of iterations each, under the
+    conditions the timed runs will have. Short probe runs are too noisy (docs/design.md, session 6).
     """
     speed = {m: statistics.median(r[TRAINING_SPEED] for r in results[m]) for m in dict.fromkeys([reference, *models])}
     return {m: max(1, round(reference_iterations * speed[m] / speed[reference])) for m in models}
@@ -75,7 +71,7 @@ def score_table(results: dict[str, list[dict]], scores: dict[str, str], worst_by
         cells = [mean_std([r[key] for r in runs]) for key in scores]
         worst = min(runs, key=lambda r: tuple(r[key] for key in worst_by))
         cells.append(" / ".join(f"{worst[key]:.3g}" for key in scores))
-        cells.append(f"{statistics.mean(r['time/training_seconds'] for r in runs):.0f}")
+        cells.append(f"{statistics.mean(r[TRAINING_SECONDS] for r in runs):.0f}")
         cells.append(f"{statistics.mean(r[TRAINING_SPEED] for r in runs):.1f}")
         cells.append(str(runs[0]["iterations"]))
         lines.append(f"| {model} | " + " | ".join(cells) + " |")

@@ -14,6 +14,9 @@ import pytorch_lightning as pl
 
 from callbacks.eval_logging import log_eval
 
+TRAINING_SECONDS = "time/training_seconds"
+TRAINING_SPEED = "time/training_iterations_per_second"
+
 
 class TrainingClock(pl.Callback):
     """Times each training iteration from the start of its batch to its end.
@@ -39,5 +42,4 @@ class TrainingClock(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.iterations and self.seconds > 0:
-            log_eval(trainer, pl_module, {"time/training_seconds": self.seconds,
-                                          "time/training_iterations_per_second": self.iterations / self.seconds})
+            log_eval(trainer, pl_module, {TRAINING_SECONDS: self.seconds, TRAINING_SPEED: self.iterations / self.seconds})

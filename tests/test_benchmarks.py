@@ -10,7 +10,8 @@ import re
 import pytest
 
 from benchmarks import data_loading, digits, dsprites, gaussians, memory, ot_step, throughput
-from benchmarks.quality import IMAGE_MODELS, TRAINING_SPEED, equal_time_iterations, image_benchmark_parser, image_models
+from benchmarks.quality import IMAGE_MODELS, equal_time_iterations, image_benchmark_parser, image_models
+from callbacks.training_clock import TRAINING_SPEED
 
 
 def table_rows(text: str) -> list[list[str]]:

@@ -15,7 +15,7 @@ from callbacks import build_callbacks
 from callbacks.code_scatter import code_palette, code_scatter_samples, plot_code_scatter
 from callbacks.disentanglement import DisentanglementMetrics
 from callbacks.mixture_metrics import MixtureMetrics
-from callbacks.training_clock import TrainingClock
+from callbacks.training_clock import TRAINING_SECONDS, TRAINING_SPEED, TrainingClock
 from callbacks.traversal import LatentTraversal, render_traversals
 from callbacks.traversal_grid import plot_traversal_grid, traversal_images
 from configs.loading import load_config, to_plain
@@ -308,8 +308,8 @@ def test_training_clock_counts_the_iterations_and_leaves_out_the_other_callbacks
                          callbacks=[clock, SlowEvaluation()])
     trainer.fit(model, datamodule=GaussianMixtureDataModule(batch_size=32, num_samples=256))
     assert clock.iterations == 3 and clock.seconds == 3.0
-    assert float(trainer.callback_metrics["time/training_seconds"]) == 3.0
-    assert float(trainer.callback_metrics["time/training_iterations_per_second"]) == 1.0
+    assert float(trainer.callback_metrics[TRAINING_SECONDS]) == 3.0
+    assert float(trainer.callback_metrics[TRAINING_SPEED]) == 1.0
 
 
 def test_a_fast_dev_run_renders_and_scores_nothing(tmp_path):
