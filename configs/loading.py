@@ -217,6 +217,14 @@ def validate(cfg: DictConfig) -> None:
          "must be in [0, 1): the weight of the prior in the mixture (1 - a) Q + a p(c); 0 uses Q itself"),
         ("model.n_critic", cfg.model.n_critic >= 1, "must be >= 1"),
         ("model.n_generator", cfg.model.n_generator >= 1, "must be >= 1"),
+        ("model.simultaneous_updates",
+         not cfg.model.simultaneous_updates or (cfg.model.n_critic == 1 and cfg.model.n_generator == 1
+                                                and cfg.model.name != "infogan"
+                                                and cfg.model.critic.kind != "identity"),
+         "needs model.n_critic=1, model.n_generator=1, a learned critic (model.critic.kind mlp or conv) and "
+         "an OT model (informative_ot or sinkhorn)"),
+        ("model.code_model.on_critic", not cfg.model.code_model.on_critic or cfg.model.critic.kind != "identity",
+         "needs a learned critic (model.critic.kind mlp or conv): with the identity cost there is no trunk"),
         ("model.lr_decay_start", 0 <= cfg.model.lr_decay_start <= 1, "must be in [0, 1]"),
         ("data.batch_size", cfg.data.batch_size >= 2, "must be >= 2"),
         ("trainer.max_steps", cfg.trainer.max_steps >= 1, "must be >= 1"),

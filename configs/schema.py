@@ -118,6 +118,10 @@ class CodeModelConfig:
     # perturbs the cost (lightning_modules/code_model.py, mixed_pmi). 0 uses Q itself; a > 0 bounds the
     # penalty on pairs Q deems unlikely, lam * log a, so a confident but wrong Q cannot forbid them.
     prior_mix: float = 0.0
+    # informative_ot/sinkhorn: Q as a head on the critic's trunk (its output detached: Q's loss does not
+    # train the critic) instead of a network of its own, as InfoGAN's Q sits on its discriminator. Saves
+    # Q's forward and backward; hidden and layers are then unused. Needs a learned critic.
+    on_critic: bool = False
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 
 
@@ -141,6 +145,10 @@ class ModelConfig:
     # Generator updates per iteration, each on fresh latents, after the critic's (Q: one update from their
     # plans). OT-GAN's generator:critic ratio of 3 keeps the critic's cost from becoming degenerate.
     n_generator: int = 1
+    # One forward and one backward for the critic and the generator (and Q) instead of alternating them:
+    # the critic steps along the negated gradient of the same divergence the generator descends
+    # (simultaneous gradient descent-ascent). Needs n_critic = n_generator = 1; OT models only.
+    simultaneous_updates: bool = False
     lr_decay_start: float = 0.5  # fraction of max_steps after which generator/critic lr decay linearly to 0 (1 = none)
     infogan_lambda: float = 1.0  # infogan: weight of the mutual-information bound
     # A non-finite loss or gradient skips that iteration's update (counted as train/skipped_steps);

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from configs.schema import ModelConfig
 from lightning_modules.base import LatentGAN, frozen
-from lightning_modules.code_model import CodeModel, CodePosterior, mixed_pmi
+from lightning_modules.code_model import CodeHead, CodeModel, CodePosterior, mixed_pmi
 from lightning_modules.distributed import gather_columns, gather_with_local_grad, world_size
 from lightning_modules.latent import LatentBatch
 from lightning_modules.networks import FeatureCritic, build_trunk, spectrally_normalized
@@ -52,11 +52,14 @@ class InformativeOTGAN(LatentGAN):
                 self.critic = spectrally_normalized(self.critic)
             trunk_kind = critic.kind
         q = self.cfg.code_model
-        self.code_model = CodeModel(
-            build_trunk(trunk_kind, self.observation_shape, q.hidden, q.layers),
-            self.latent_spec,
-            q.continuous_std,
-        )
+        if q.on_critic:
+            self.code_model = CodeHead(self.critic.trunk.out_dim, self.latent_spec, q.continuous_std)
+        else:
+            self.code_model = CodeModel(
+                build_trunk(trunk_kind, self.observation_shape, q.hidden, q.layers),
+                self.latent_spec,
+                q.continuous_std,
+            )
 
     def divergence_hint(self) -> str:
         return f" or a blur too small for the data (model.ot.blur={self.cfg.ot.blur})"
@@ -126,7 +129,7 @@ class InformativeOTGAN(LatentGAN):
         loss = self.plan_weighted_cross_entropy(log_q, plan)
         weight = self.cfg.code_model.generated_weight
         if weight:
-            loss = loss - weight * self.code_model(fake.detach()).log_likelihood(latent).mean()
+            loss = loss - weight * self.code_posterior(fake.detach()).log_likelihood(latent).mean()
         return loss
 
     # ----- training ------------------------------------------------------------------------------
@@ -139,7 +142,10 @@ class InformativeOTGAN(LatentGAN):
 
         # Q is stepped only at the end of the iteration, so one forward of Q on the real batch serves the
         # critic's solves (which read it detached, as the pmi) and Q's own loss.
-        posterior = self.code_model(real)
+        if self.cfg.simultaneous_updates:
+            self.simultaneous_iteration(real, scale)
+            return
+        posterior = self.code_posterior(real)
         if self.critic is not None:
             opt_critic = optimizers[2]
             for _ in range(self.cfg.n_critic):
@@ -176,5 +182,34 @@ class InformativeOTGAN(LatentGAN):
         self.log_train({"train/divergence": result.divergence.detach(), "train/code_nll": code_loss.detach()},
                        prog_bar=("train/divergence", "train/code_nll"))
 
+    def simultaneous_iteration(self, real: Tensor, scale: int) -> None:
+        r"""One solve for the three networks (``model.simultaneous_updates``): G and Q descend, the critic
+        ascends :math:`S^Q_\varepsilon`. The alternating iteration's critic update and generator update
+        each need a generator forward, a critic forward and backward and a solve; here one of each serves
+        both, and the critic's gradient is the generator's negated (the divergence's gradient in phi is
+        the same whether G's samples are detached or not). The critic's features of the real batch
+        carry its gradient as in the critic update."""
+        opt_generator, opt_code, opt_critic = self.optimizers()
+        latent = self.sample_latent(real.shape[0])
+        fake = self.generate(latent)
+        trunk_real = self.critic.trunk(real)
+        posterior = self.code_model(trunk_real.detach()) if self.cfg.code_model.on_critic else self.code_model(real)
+        result, log_q = self.solve(self.features(fake), self.critic.bounded(trunk_real), latent, posterior)
+        code_loss = self.code_loss(log_q, result.plan, fake, latent)
+        for optimizer in (opt_critic, opt_generator, opt_code):
+            optimizer.zero_grad()
+        self.manual_backward(scale * (result.divergence + code_loss))
+        for p in self.critic.parameters():
+            if p.grad is not None:
+                p.grad.neg_()
+        self.guarded_step(opt_critic, opt_generator, opt_code)
+        divergence = result.divergence.detach()
+        self.log_train({"train/critic_divergence": divergence, "train/divergence": divergence,
+                        "train/code_nll": code_loss.detach()}, prog_bar=("train/divergence", "train/code_nll"))
+
     def code_posterior(self, x: Tensor) -> CodePosterior:
+        if self.cfg.code_model.on_critic:
+            with torch.no_grad():
+                trunk_features = self.critic.trunk(x)
+            return self.code_model(trunk_features)
         return self.code_model(x)

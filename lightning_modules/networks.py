@@ -140,7 +140,11 @@ class FeatureCritic(nn.Module):
         self.bound = bound
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.head(self.trunk(x))
+        return self.bounded(self.trunk(x))
+
+    def bounded(self, trunk_features: Tensor) -> Tensor:
+        """phi from the trunk's output (so a caller that also reads the trunk's output runs it once)."""
+        h = self.head(trunk_features)
         if self.bound == "sphere":
             return F.normalize(h, dim=-1)
         return h / (1 + h.pow(2).sum(-1, keepdim=True)).sqrt()

@@ -11,6 +11,7 @@ from configs.loading import load_config, to_plain
 from configs.schema import ModelConfig
 from datamodules import GaussianMixtureDataModule
 from lightning_modules import InfoGAN, InformativeOTGAN
+from lightning_modules.base import frozen
 from lightning_modules.code_model import mixed_pmi
 from lightning_modules.latent import LatentSpec
 from metrics.mixture import mixture_quality
@@ -232,6 +233,69 @@ def test_n_generator_sets_the_optimizer_steps_and_the_iteration_bookkeeping():
     infogan = InfoGAN(model_config("model.name=infogan", "model.n_critic=2", "model.n_generator=3"), (2,))
     trainer = fit(infogan, GaussianMixtureDataModule(batch_size=32, num_samples=256), iterations=2)
     assert infogan.optimizer_steps_per_iteration == 5 and trainer.global_step == 10 and infogan.iteration == 2
+
+
+@pytest.mark.parametrize("on_critic", ["false", "true"])
+def test_simultaneous_updates_give_the_critic_the_negated_gradient_of_the_divergence_g_descends(on_critic):
+    """One solve serves the three networks: the critic's gradient is minus that of the divergence on
+    detached samples (what the alternating critic update ascends), the generator's that of the same
+    divergence with the critic frozen, Q's that of its plan-weighted cross-entropy (also with Q on the
+    critic's trunk, whose loss then reaches no critic parameter); three optimizer steps an iteration, as
+    alternating with one update each."""
+    import copy
+
+    model = InformativeOTGAN(model_config("model.critic.kind=mlp", "model.critic.hidden=32",
+                                          "model.simultaneous_updates=true", f"model.code_model.on_critic={on_critic}"),
+                             (2,))
+    reference = copy.deepcopy(model)
+    optimizers, _ = model.configure_optimizers()
+    model.optimizers = lambda: optimizers
+    model.manual_backward = lambda loss: loss.backward()
+    model.log_train = lambda values, prog_bar=(): None
+    real = torch.randn(32, 2, generator=torch.Generator().manual_seed(1))
+    model.latent_rng.manual_seed(7)
+    model.train_iteration(real)  # the optimizers step, and the gradients stay in .grad
+
+    reference.latent_rng.manual_seed(7)
+    posterior = reference.code_posterior(real)
+    latent = reference.sample_latent(32)
+    fake = reference.generate(latent)
+    critic_params = list(reference.critic.parameters())
+    detached, _ = reference.solve(reference.features(fake.detach()), reference.features(real), latent, posterior)
+    critic_grads = torch.autograd.grad(detached.divergence, critic_params)
+    with frozen(reference.critic):
+        result, log_q = reference.solve(reference.features(fake), reference.features(real), latent, posterior)
+        generator_grads = torch.autograd.grad(result.divergence, list(reference.generator.parameters()))
+    code_grads = torch.autograd.grad(reference.code_loss(log_q, result.plan, fake, latent),
+                                     list(reference.code_model.parameters()))
+    for network, grads, sign in ((model.critic, critic_grads, -1), (model.generator, generator_grads, 1),
+                                 (model.code_model, code_grads, 1)):
+        for p, expected in zip(network.parameters(), grads):
+            torch.testing.assert_close(p.grad, sign * expected, rtol=1e-5, atol=1e-7)
+        assert max(g.abs().max() for g in grads) > 1e-4
+
+    trained = InformativeOTGAN(model_config("model.critic.kind=mlp", "model.simultaneous_updates=true"), (2,))
+    trainer = fit(trained, GaussianMixtureDataModule(batch_size=32, num_samples=256), iterations=4)
+    assert trained.optimizer_steps_per_iteration == 3 and trainer.global_step == 12 and trained.iteration == 4
+
+
+@pytest.mark.parametrize("simultaneous", [False, True])
+def test_q_on_the_critic_is_a_head_on_its_trunk_that_its_loss_does_not_train(simultaneous):
+    """With model.code_model.on_critic Q is a linear head on the critic trunk's output: its parameters are
+    the head's alone, Q(c | x) is the head applied to trunk(x), and Q's loss reaches no critic parameter."""
+    model = recording(InformativeOTGAN)(model_config("model.critic.kind=mlp", "model.code_model.on_critic=true",
+                                                     f"model.simultaneous_updates={str(simultaneous).lower()}"), (2,))
+    assert names(model, "code_model.") == {"code_model.linear.weight", "code_model.linear.bias"}
+    x = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    model.eval()
+    expected = model.code_model.linear(model.critic.trunk(x))
+    torch.testing.assert_close(model.code_posterior(x).log_probs[0], torch.log_softmax(expected[:, :25], 1))
+    torch.testing.assert_close(model.code_posterior(x).means, expected[:, 25:])
+    model.train()
+    model.touched = []
+    fit(model, GaussianMixtureDataModule(batch_size=32, num_samples=256), iterations=1)
+    critic, generator, code = names(model, "critic."), names(model, "generator."), names(model, "code_model.")
+    assert model.touched == ([critic | generator | code] if simultaneous else [critic, generator | code])
 
 
 def test_spectral_norm_makes_every_critic_layer_1_lipschitz_and_leaves_q_alone():
