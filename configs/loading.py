@@ -222,9 +222,11 @@ def validate(cfg: DictConfig) -> None:
                                                 and cfg.model.name != "infogan"
                                                 and cfg.model.critic.kind != "identity"),
          "needs model.n_critic=1, model.n_generator=1, a learned critic (model.critic.kind mlp or conv) and "
-         "an OT model (informative_ot or sinkhorn)"),
+         "an OT model (informative_ot or sinkhorn); otherwise pass model.simultaneous_updates=false"),
         ("model.code_model.on_critic", not cfg.model.code_model.on_critic or cfg.model.critic.kind != "identity",
          "needs a learned critic (model.critic.kind mlp or conv): with the identity cost there is no trunk"),
+        ("model.generator.average", 0 <= cfg.model.generator.average < 1,
+         "must be in [0, 1): the moving average's beta, e.g. 0.999; 0 turns it off"),
         ("model.lr_decay_start", 0 <= cfg.model.lr_decay_start <= 1, "must be in [0, 1]"),
         ("data.batch_size", cfg.data.batch_size >= 2, "must be >= 2"),
         ("trainer.max_steps", cfg.trainer.max_steps >= 1, "must be >= 1"),

@@ -83,6 +83,9 @@ class GeneratorConfig:
     kind: str = "mlp"  # mlp (2D data) | conv (DCGAN-style, images)
     hidden: int = 256  # mlp: width; conv: channels of the last upsampling block
     layers: int = 3  # mlp: hidden layers (ignored by conv)
+    # beta of an exponential moving average of the generator's weights, updated once per iteration, which
+    # draws every evaluation sample and traversal (Yazici et al. 2019); 0: the trained weights themselves.
+    average: float = 0.0
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 
 

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from configs.loading import model_config, to_plain
 from configs.schema import ModelConfig, OptimizerConfig
+from lightning_modules.generator_average import GeneratorAverage
 from lightning_modules.latent import LatentBatch, LatentSpec
 from lightning_modules.networks import build_generator
 from lightning_modules.nonfinite import NonFiniteGuard
@@ -75,6 +76,7 @@ class LatentGAN(pl.LightningModule):
         self.generator = build_generator(
             gen.kind, self.latent_spec.input_dim, self.observation_shape, gen.hidden, gen.layers
         )
+        self.generator_average = GeneratorAverage(self.generator, gen.average) if gen.average else None
         self.seed = seed
         self.latent_rng = torch.Generator()
 
@@ -87,10 +89,13 @@ class LatentGAN(pl.LightningModule):
         # The noise of iteration t on rank r is a function of (seed, r, t): ranks draw different latents
         # (seed_everything alone would give them the same stream) and a resumed run draws exactly what
         # an uninterrupted one would have, with no generator state to checkpoint.
-        entropy = np.random.SeedSequence([self.seed, self.global_rank, self.iteration]).generate_state(2)
+        iteration = self.iteration
+        entropy = np.random.SeedSequence([self.seed, self.global_rank, iteration]).generate_state(2)
         self.latent_rng.manual_seed(int(entropy[0]) << 32 | int(entropy[1]))
         self.nonfinite.start_iteration()
         self.train_iteration(batch[0])
+        if self.generator_average is not None:
+            self.generator_average.update(self.generator, iteration)
         self.step_schedules()
         self.nonfinite.end_iteration(self.iteration, self.divergence_hint())
         self.log_train({"train/skipped_steps": float(self.nonfinite.skipped)})
@@ -101,8 +106,10 @@ class LatentGAN(pl.LightningModule):
         return self.latent_spec.sample(n, self.latent_rng).to(self.device)
 
     def generate(self, latent: LatentBatch) -> Tensor:
-        """G(z) reshaped to observations."""
-        return self.generator(self.latent_spec.generator_input(latent)).view(len(latent), *self.observation_shape)
+        """G(z) reshaped to observations: the trained generator in training mode; in eval mode (samples for
+        metrics and traversals) its moving average where ``model.generator.average`` keeps one."""
+        generator = self.generator if self.training or self.generator_average is None else self.generator_average
+        return generator(self.latent_spec.generator_input(latent)).view(len(latent), *self.observation_shape)
 
     # ----- non-finite updates (lightning_modules/nonfinite.py) -------------------------------------
     def guarded_step(self, *optimizers) -> None:

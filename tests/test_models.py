@@ -363,3 +363,41 @@ def test_prior_mix_perturbs_the_cost_with_the_mixture():
     torch.testing.assert_close(mixed, mixed_pmi(plain, 0.3), rtol=0, atol=0)
     torch.testing.assert_close(mixed, torch.log(0.3 + 0.7 * plain.exp()), rtol=1e-5, atol=1e-6)  # the formula
     assert not torch.equal(mixed, plain)
+
+
+def test_generator_average_is_the_exponential_average_of_the_weights_and_draws_the_evaluation_samples():
+    """Held at weights theta, the average moves geometrically: after k updates past the warm-up it is
+    theta + beta^k (start - theta), and the first update (iteration 0) keeps a tenth of the start. In eval mode
+    the model draws with the average, in training mode with the trained generator; the average is in the
+    checkpoint's state dict."""
+    from lightning_modules.generator_average import GeneratorAverage
+
+    generator = torch.nn.Linear(3, 2)
+    average = GeneratorAverage(generator, beta=0.9)
+    start = [p.clone() for p in average.network.parameters()]
+    with torch.no_grad():
+        for p in generator.parameters():
+            p.add_(1.0)
+    average.update(generator, iteration=0)
+    for mine, initial, theta in zip(average.network.parameters(), start, generator.parameters()):
+        torch.testing.assert_close(mine, 0.1 * initial + 0.9 * theta)
+    first = [p.clone() for p in average.network.parameters()]
+    for _ in range(5):
+        average.update(generator, iteration=1000)
+    for mine, before, theta in zip(average.network.parameters(), first, generator.parameters()):
+        torch.testing.assert_close(mine, theta + 0.9**5 * (before - theta))
+        assert not mine.requires_grad
+
+    model = InformativeOTGAN(model_config("model.critic.kind=mlp", "model.generator.average=0.99"), (2,))
+    fit(model, GaussianMixtureDataModule(batch_size=32, num_samples=256), iterations=3)
+    latent = model.latent_spec.sample(16, torch.Generator().manual_seed(0))
+    z = model.latent_spec.generator_input(latent)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model.generate(latent), model.generator_average.network(z))
+        assert not torch.allclose(model.generate(latent), model.generator(z))
+        model.train()
+        torch.testing.assert_close(model.generate(latent), model.generator(z))
+    assert any(key.startswith("generator_average.network.") for key in model.state_dict())
+    with pytest.raises(Exception, match="model.generator.average"):
+        load_config(["model.generator.average=1"])
