@@ -10,7 +10,9 @@ InfoGAN, which has no such cost.
 
 The accuracy matches the 10 code values to the 10 labels one-to-one (Hungarian matching) and scores Q's
 most likely code value on 1,000 real digits (drawn from the 1,797 the model
-trained on; the labels are never used in training). FID, precision and recall compare 2,000 generated
+trained on; the labels are never used in training). The generated accuracy matches the code of 2,000 prior
+draws to the digit a classifier of the real labels reads in the images generated from them: whether the
+generator follows the code (callbacks/generated_accuracy.py). FID, precision and recall compare 2,000 generated
 digits with 2,000 real ones in the feature space of a network trained on the digit labels
 (callbacks/fidelity.py). Writes ``benchmarks/results/digits_<cost>.md`` and each
 model's best-seed traversal grids to ``benchmarks/results/digits_traversals/``. ``--equal-time`` adds a
@@ -31,8 +33,8 @@ from configs.loading import load_config
 # for a learned critic.
 COSTS = {"critic": [], "pixel": ["model.critic.kind=identity", "model.ot.blur=0.8", "model.info_weight=8.0",
                                  "model.n_generator=1"]}
-SCORES = {"eval/unsupervised_accuracy": "unsupervised accuracy", "eval/fid": "FID", "eval/precision": "precision",
-          "eval/recall": "recall"}
+SCORES = {"eval/unsupervised_accuracy": "unsupervised accuracy", "eval/generated_accuracy": "generated accuracy",
+          "eval/fid": "FID", "eval/precision": "precision", "eval/recall": "recall"}
 WORST_BY = ("eval/unsupervised_accuracy",)  # the lowest accuracy (FID, lower is better, would invert the order)
 
 PUBLISHED = """Published figure, from the paper (MNIST 28 x 28, not the 8 x 8 digits above, and a longer

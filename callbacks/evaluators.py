@@ -8,9 +8,11 @@ import logging
 from omegaconf import DictConfig
 
 from callbacks.data_kind import is_image_data
-from callbacks.disentanglement import DisentanglementMetrics
+from callbacks.disentanglement import DisentanglementMetrics, applicable_scores
 from callbacks.fidelity import FidelityMetrics, data_config
+from callbacks.generated_accuracy import GeneratedAccuracy
 from callbacks.mixture_metrics import MixtureMetrics
+from lightning_modules.latent import LatentSpec
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,8 @@ def build_evaluators(cfg: DictConfig, datamodule) -> list:
 
     * 2D mixtures (data with ``modes``) and a categorical code: :class:`MixtureMetrics`;
     * images: :class:`DisentanglementMetrics`, and :class:`FidelityMetrics` unless
-      ``callbacks.metrics.fidelity=false``;
+      ``callbacks.metrics.fidelity=false`` (which also turns off :class:`GeneratedAccuracy`, the labelled
+      data's other feature-network score);
     * images without factors (``data.name=image_folder``): none, with one logged line saying why.
     """
     metrics = cfg.callbacks.metrics
@@ -47,4 +50,9 @@ def build_evaluators(cfg: DictConfig, datamodule) -> list:
     if metrics.fidelity:
         evaluators.append(FidelityMetrics(datamodule, metrics.every_n_iterations, data_config(cfg),
                                           metrics.feature_cache, num_samples=metrics.fidelity_samples, seed=cfg.seed))
+        if applicable_scores(LatentSpec(cfg.model.latent.categorical, cfg.model.latent.continuous,
+                                        cfg.model.latent.noise), datamodule)[1]:
+            evaluators.append(GeneratedAccuracy(datamodule, metrics.every_n_iterations, data_config(cfg),
+                                                metrics.feature_cache, num_samples=metrics.fidelity_samples,
+                                                seed=cfg.seed))
     return evaluators

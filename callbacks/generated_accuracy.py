@@ -1,0 +1,84 @@
+"""``eval/generated_accuracy``: does the categorical code pick the class of the images the generator draws?
+
+``eval/unsupervised_accuracy`` reads the code off *real* images with the model's encoder Q. The OT models'
+Q is fitted to the transport plan, and the plan is perturbed by Q itself, so the two can agree on a
+clustering of the real data that the generator does not follow: on digits (session 7, a preset seed) the
+code changed nothing in the traversal grid - the noise picked the digit - while Q still scored 0.58 on
+real digits. This score looks at the generated side, as a traversal grid does: images are drawn from the
+prior, a classifier trained on the real labels names each image's class, and the first categorical code's
+values are matched to those classes one-to-one (:func:`metrics.unsupervised_accuracy`). A code the
+generator ignores scores about the share of the most frequent class; one that picks the class scores up
+to the classifier's own accuracy.
+
+The classifier is the feature network of the fidelity scores (metrics/feature_network.py) trained with a
+head of one class per label value (the fidelity network bins labels of more than 8 values, which would
+merge digits), cached beside it.
+"""
+from __future__ import annotations
+
+import torch
+
+from callbacks.eval_logging import PeriodicEvaluation
+from callbacks.fidelity import generate_images
+from metrics import unsupervised_accuracy
+from metrics.feature_cache import feature_network
+from metrics.feature_network import FeatureNetworkSettings
+
+
+def label_size(datamodule) -> int:
+    """Values of the one varying factor of labelled data (digits, MNIST: 10)."""
+    (size,) = [int(s) for s in datamodule.factor_sizes if int(s) > 1]
+    return size
+
+
+def label_classifier(datamodule, data_config: dict, cache_dir):
+    """The classifier of the real labels, one class per value (loaded from ``cache_dir`` or trained)."""
+    return feature_network(datamodule, data_config, cache_dir, FeatureNetworkSettings(max_classes=label_size(datamodule)))
+
+
+@torch.no_grad()
+def generated_accuracy(model, classifier, num_labels: int, num_samples: int = 2000, seed: int = 0) -> float:
+    """Matched accuracy of the first categorical code of ``num_samples`` prior draws against the classes
+    ``classifier`` gives the images generated from them."""
+    classifier.to(model.device)
+    latent = model.latent_spec.sample(num_samples, torch.Generator().manual_seed(seed))
+    images = generate_images(model, num_samples, seed)
+    predicted = torch.cat([classifier.logits(chunk)[0].argmax(1) for chunk in images.split(500)]).cpu()
+    return float(unsupervised_accuracy(latent.categorical[:, 0], predicted, model.latent_spec.categorical_sizes[0],
+                                       num_labels))
+
+
+class GeneratedAccuracy(PeriodicEvaluation):
+    """Logs ``eval/generated_accuracy`` every ``every_n_iterations`` and at the end of training, for labelled
+    data and a model with a categorical code; the classifier is loaded (or trained) once, at the start.
+
+    Args:
+        datamodule: data with one varying factor, the label.
+        every_n_iterations: evaluation period (0: only at the end).
+        data_config: the data's configuration, part of the classifier's cache key.
+        cache_dir: the feature networks' folder (``callbacks.metrics.feature_cache``).
+        num_samples: generated images (``callbacks.metrics.fidelity_samples``).
+        seed: the latents, the same as the fidelity scores'.
+    """
+
+    def __init__(self, datamodule, every_n_iterations: int, data_config: dict, cache_dir, num_samples: int = 2000,
+                 seed: int = 0) -> None:
+        super().__init__(every_n_iterations)
+        self.datamodule = datamodule
+        self.data_config = data_config
+        self.cache_dir = cache_dir
+        self.settings = dict(num_samples=num_samples, seed=seed)
+        self._classifier = None
+
+    def classifier(self):
+        if self._classifier is None:
+            self._classifier = label_classifier(self.datamodule, self.data_config, self.cache_dir)
+        return self._classifier
+
+    def evaluate(self, pl_module) -> dict[str, float]:
+        return {"eval/generated_accuracy": generated_accuracy(pl_module, self.classifier(), label_size(self.datamodule),
+                                                              **self.settings)}
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if not trainer.fast_dev_run and trainer.is_global_zero:
+            self.classifier()
