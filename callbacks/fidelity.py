@@ -33,15 +33,19 @@ def data_config(cfg: DictConfig) -> dict:
     }
 
 
+def prior_draws(model, n: int, seed: int) -> LatentBatch:
+    """The ``n`` latents the evaluation images are generated from, drawn from the prior with ``seed``."""
+    return model.latent_spec.sample(n, torch.Generator().manual_seed(seed))
+
+
 @torch.no_grad()
-def generate_images(model, n: int, seed: int, batch_size: int = 500) -> torch.Tensor:
-    """``n`` images of ``model`` in eval mode from latents drawn with ``seed``, on the model's device."""
-    latent = model.latent_spec.sample(n, torch.Generator().manual_seed(seed))
+def generate_images(model, latent: LatentBatch, batch_size: int = 500) -> torch.Tensor:
+    """The images of ``model`` in eval mode from ``latent``, on the model's device."""
     was_training = model.training
     model.eval()
     images = [model.generate(LatentBatch(latent.categorical[i:i + batch_size], latent.continuous[i:i + batch_size],
                                          latent.noise[i:i + batch_size]).to(model.device))
-              for i in range(0, n, batch_size)]
+              for i in range(0, len(latent), batch_size)]
     model.train(was_training)
     return torch.cat(images)
 
@@ -51,20 +55,20 @@ def fidelity_scores(model, datamodule, network, num_samples: int = 2000, seed: i
     images, both drawn from ``seed``; ``network`` is moved to the model's device."""
     network.to(model.device)
     real = datamodule.sample(num_samples, seed=seed)[0].to(model.device)
-    scores = fidelity(real, generate_images(model, num_samples, seed), network)
+    scores = fidelity(real, generate_images(model, prior_draws(model, num_samples, seed)), network)
     return {f"eval/{name}": value for name, value in scores.items()}
 
 
-class FidelityMetrics(PeriodicEvaluation):
-    """Logs :func:`fidelity_scores` every ``every_n_iterations`` and at the end of training
-    (:class:`~callbacks.eval_logging.PeriodicEvaluation`). The feature network is loaded (or trained) once, at the start of training on rank 0.
+class FeatureNetworkEvaluation(PeriodicEvaluation):
+    """What the scores read through a network trained on the data's factors share: the settings, and the
+    network, loaded from the cache (or trained) once per callback, at the start of training on rank 0.
 
     Args:
         datamodule: image data with ``sample``, ``observation_shape``, ``factor_names``, ``factor_sizes``.
         every_n_iterations: evaluation period (0: only at the end).
-        data_config: the data's configuration, part of the feature network's cache key (:func:`data_config`).
+        data_config: the data's configuration, part of the network's cache key (:func:`data_config`).
         cache_dir: the feature networks' folder (``callbacks.metrics.feature_cache``).
-        num_samples: generated and real images each (``callbacks.metrics.fidelity_samples``).
+        num_samples: generated (and real) images each (``callbacks.metrics.fidelity_samples``).
         seed: latents and real images.
     """
 
@@ -77,16 +81,27 @@ class FidelityMetrics(PeriodicEvaluation):
         self.settings = dict(num_samples=num_samples, seed=seed)
         self._network = None
 
-    def network(self):
-        """The feature network, from the cache or trained, once per callback."""
-        if self._network is None:
-            self._network = feature_network(self.datamodule, self.data_config, self.cache_dir)
-        return self._network
+    def load_network(self):
+        """The network this score reads (:func:`metrics.feature_cache.feature_network` with its settings)."""
+        raise NotImplementedError
 
-    def evaluate(self, pl_module) -> dict[str, float]:
-        return fidelity_scores(pl_module, self.datamodule, self.network(), **self.settings)
+    def network(self):
+        if self._network is None:
+            self._network = self.load_network()
+        return self._network
 
     def on_fit_start(self, trainer, pl_module) -> None:
         # Train (or load) the network before the first iteration, so its minute is not in an evaluation.
         if not trainer.fast_dev_run and trainer.is_global_zero:
             self.network()
+
+
+class FidelityMetrics(FeatureNetworkEvaluation):
+    """Logs :func:`fidelity_scores` every ``every_n_iterations`` and at the end of training
+    (:class:`~callbacks.eval_logging.PeriodicEvaluation`) in the fidelity feature network's space."""
+
+    def load_network(self):
+        return feature_network(self.datamodule, self.data_config, self.cache_dir)
+
+    def evaluate(self, pl_module) -> dict[str, float]:
+        return fidelity_scores(pl_module, self.datamodule, self.network(), **self.settings)

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from callbacks.eval_logging import PeriodicEvaluation
-from callbacks.fidelity import generate_images
+from callbacks.fidelity import FeatureNetworkEvaluation, generate_images, prior_draws
 from metrics import unsupervised_accuracy
 from metrics.feature_cache import feature_network
 from metrics.feature_network import FeatureNetworkSettings
@@ -41,44 +40,21 @@ def generated_accuracy(model, classifier, num_labels: int, num_samples: int = 20
     """Matched accuracy of the first categorical code of ``num_samples`` prior draws against the classes
     ``classifier`` gives the images generated from them."""
     classifier.to(model.device)
-    latent = model.latent_spec.sample(num_samples, torch.Generator().manual_seed(seed))
-    images = generate_images(model, num_samples, seed)
+    latent = prior_draws(model, num_samples, seed)
+    images = generate_images(model, latent)
     predicted = torch.cat([classifier.logits(chunk)[0].argmax(1) for chunk in images.split(500)]).cpu()
     return float(unsupervised_accuracy(latent.categorical[:, 0], predicted, model.latent_spec.categorical_sizes[0],
                                        num_labels))
 
 
-class GeneratedAccuracy(PeriodicEvaluation):
+class GeneratedAccuracy(FeatureNetworkEvaluation):
     """Logs ``eval/generated_accuracy`` every ``every_n_iterations`` and at the end of training, for labelled
-    data and a model with a categorical code; the classifier is loaded (or trained) once, at the start.
+    data (one varying factor) and a model with a categorical code, reading the images with
+    :func:`label_classifier`; ``num_samples`` generated images from the same latents as the fidelity scores'."""
 
-    Args:
-        datamodule: data with one varying factor, the label.
-        every_n_iterations: evaluation period (0: only at the end).
-        data_config: the data's configuration, part of the classifier's cache key.
-        cache_dir: the feature networks' folder (``callbacks.metrics.feature_cache``).
-        num_samples: generated images (``callbacks.metrics.fidelity_samples``).
-        seed: the latents, the same as the fidelity scores'.
-    """
-
-    def __init__(self, datamodule, every_n_iterations: int, data_config: dict, cache_dir, num_samples: int = 2000,
-                 seed: int = 0) -> None:
-        super().__init__(every_n_iterations)
-        self.datamodule = datamodule
-        self.data_config = data_config
-        self.cache_dir = cache_dir
-        self.settings = dict(num_samples=num_samples, seed=seed)
-        self._classifier = None
-
-    def classifier(self):
-        if self._classifier is None:
-            self._classifier = label_classifier(self.datamodule, self.data_config, self.cache_dir)
-        return self._classifier
+    def load_network(self):
+        return label_classifier(self.datamodule, self.data_config, self.cache_dir)
 
     def evaluate(self, pl_module) -> dict[str, float]:
-        return {"eval/generated_accuracy": generated_accuracy(pl_module, self.classifier(), label_size(self.datamodule),
+        return {"eval/generated_accuracy": generated_accuracy(pl_module, self.network(), label_size(self.datamodule),
                                                               **self.settings)}
-
-    def on_fit_start(self, trainer, pl_module) -> None:
-        if not trainer.fast_dev_run and trainer.is_global_zero:
-            self.classifier()

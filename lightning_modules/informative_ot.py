@@ -140,11 +140,11 @@ class InformativeOTGAN(LatentGAN):
         # averages over ranks: scaling by W makes that the global loss's gradient.
         scale = world_size() if self.gathers_global_batch else 1
 
-        # Q is stepped only at the end of the iteration, so one forward of Q on the real batch serves the
-        # critic's solves (which read it detached, as the pmi) and Q's own loss.
         if self.cfg.simultaneous_updates:
             self.simultaneous_iteration(real, scale)
             return
+        # Q is stepped only at the end of the iteration, so one forward of Q on the real batch serves the
+        # critic's solves (which read it detached, as the pmi) and Q's own loss.
         posterior = self.code_posterior(real)
         if self.critic is not None:
             opt_critic = optimizers[2]
