@@ -42,17 +42,24 @@ def benchmark_runs(preset: str, seeds: list[int], out: Path, overrides: dict[str
                    equal_time: bool) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
     """Every model of ``overrides`` (model -> its settings) on every seed for ``steps`` iterations; with
     ``equal_time`` also every other model for the wall-clock time informative_ot takes (its iterations
-    scaled by :func:`equal_time_iterations`). Returns both result sets (the second empty without it)."""
-    def runs(model: str, folder: Path, iterations: int) -> list[dict]:
-        return [train_run(preset, model, seed, folder, [*overrides[model], f"trainer.max_steps={iterations}"])
-                for seed in seeds]
+    scaled by :func:`equal_time_iterations`). Returns both result sets (the second empty without it).
 
-    results = {model: runs(model, out, steps) for model in overrides}
+    The runs go seed by seed, every model in turn, so that a change in the machine's load slows every
+    model alike: run model by model, a test suite sharing the cores during the OT runs once gave InfoGAN
+    1.5x the iterations that take its time on a quiet machine (docs/design.md, session 8)."""
+    def runs(models: list[str], folder: Path, iterations: dict[str, int]) -> dict[str, list[dict]]:
+        results: dict[str, list[dict]] = {model: [] for model in models}
+        for seed in seeds:
+            for model in models:
+                settings = [*overrides[model], f"trainer.max_steps={iterations[model]}"]
+                results[model].append(train_run(preset, model, seed, folder, settings))
+        return results
+
+    results = runs(list(overrides), out, dict.fromkeys(overrides, steps))
     baselines = [model for model in overrides if model != "informative_ot"]
     if not equal_time or "informative_ot" not in overrides or not baselines:
         return results, {}
-    iterations = equal_time_iterations(results, "informative_ot", steps, baselines)
-    return results, {model: runs(model, out / "equal_time", iterations[model]) for model in baselines}
+    return results, runs(baselines, out / "equal_time", equal_time_iterations(results, "informative_ot", steps, baselines))
 
 
 def mean_std(values: list[float]) -> str:

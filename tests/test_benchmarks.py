@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from benchmarks import data_loading, digits, dsprites, gaussians, memory, ot_step, throughput
+from benchmarks import data_loading, digits, dsprites, gaussians, memory, ot_step, quality, throughput
 from benchmarks.quality import IMAGE_MODELS, equal_time_iterations, image_benchmark_parser, image_models
 from callbacks.training_clock import TRAINING_SPEED
 
@@ -29,6 +29,26 @@ def test_equal_time_budget_scales_by_the_median_training_speeds_of_the_equal_ste
                "sinkhorn": [{TRAINING_SPEED: v} for v in (11.0, 11.0, 11.0)]}
     assert equal_time_iterations(results, "informative_ot", 3000, ["infogan", "sinkhorn"]) == {
         "infogan": 9000, "sinkhorn": 3000}
+
+
+def test_benchmark_runs_go_seed_by_seed_and_give_baselines_the_equal_time_budget(monkeypatch, tmp_path):
+    """Runs alternate models within each seed (a load change then slows every model alike), and the
+    equal-time runs get the iterations the equal-step runs' speeds imply: OT 10 it/s, InfoGAN 20 it/s."""
+    calls = []
+
+    def fake_run(preset, model, seed, out, overrides):
+        calls.append((model, seed, out.name, overrides[-1]))
+        return {TRAINING_SPEED: 10.0 if model == "informative_ot" else 20.0}
+
+    monkeypatch.setattr(quality, "train_run", fake_run)
+    settings = {"informative_ot": [], "infogan": ["model.simultaneous_updates=false"]}
+    quality.benchmark_runs("digits", [0, 1], tmp_path, settings, steps=300, equal_time=True)
+    assert calls == [("informative_ot", 0, tmp_path.name, "trainer.max_steps=300"),
+                     ("infogan", 0, tmp_path.name, "trainer.max_steps=300"),
+                     ("informative_ot", 1, tmp_path.name, "trainer.max_steps=300"),
+                     ("infogan", 1, tmp_path.name, "trainer.max_steps=300"),
+                     ("infogan", 0, "equal_time", "trainer.max_steps=600"),
+                     ("infogan", 1, "equal_time", "trainer.max_steps=600")]
 
 
 @pytest.mark.slow
