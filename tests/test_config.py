@@ -30,6 +30,18 @@ def test_every_preset_loads():
         assert load_config([f"experiment={name}"]).experiment == name
 
 
+IMAGE_PRESETS = ("dsprites", "dsprites64", "shapes3d", "digits", "mnist")
+
+
+@pytest.mark.parametrize("name", IMAGE_PRESETS)
+def test_image_presets_share_the_measured_reward(name):
+    """Every image preset rewards the code with lam = info_weight * eps = info_weight * blur^2 = 0.5 (PAPER
+    eq. 6: the cost is perturbed by lam times the pmi), the value its comments and image_study.md state;
+    a blur changed without rescaling info_weight would silently change the reward."""
+    ot_model = load_config([f"experiment={name}"]).model
+    assert ot_model.info_weight * ot_model.ot.blur ** 2 == pytest.approx(0.5, abs=1e-3)
+
+
 def test_sinkhorn_baseline_is_informative_ot_without_regularization():
     cfg = load_config(["model.name=sinkhorn", "model.info_weight=8"])
     assert cfg.model.info_weight == 0.0
