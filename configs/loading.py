@@ -213,6 +213,7 @@ def validate(cfg: DictConfig) -> None:
         ("model.ot.blur", cfg.model.ot.blur > 0, "must be > 0"),
         ("model.ot.scaling", 0 < cfg.model.ot.scaling < 1, "must be in (0, 1); 0.7-0.9 is the useful range"),
         ("model.info_weight", cfg.model.info_weight >= 0, "must be >= 0"),
+        ("model.info_warmup", 0 <= cfg.model.info_warmup <= 1, "must be in [0, 1]"),
         ("model.code_model.prior_mix", 0 <= cfg.model.code_model.prior_mix < 1,
          "must be in [0, 1): the weight of the prior in the mixture (1 - a) Q + a p(c); 0 uses Q itself"),
         ("model.n_critic", cfg.model.n_critic >= 1, "must be >= 1"),

@@ -144,6 +144,9 @@ class ModelConfig:
     # a name of configs/registry.py's MODELS: informative_ot | sinkhorn (= informative_ot with info_weight 0) | infogan
     name: str = "informative_ot"
     info_weight: float = 8.0  # lam / eps of PAPER.md eq. 3; 0 is the plain Sinkhorn GAN
+    # informative_ot: fraction of max_steps over which the reward rises linearly from 0 to info_weight, so
+    # that the generator draws the data before the code can outweigh the cost (0: the full reward at once).
+    info_warmup: float = 0.0
     n_critic: int = 1  # critic (discriminator) updates per iteration
     # Generator updates per iteration, each on fresh latents, after the critic's (Q: one update from their
     # plans). OT-GAN's generator:critic ratio of 3 keeps the critic's cost from becoming degenerate.

@@ -26,7 +26,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from configs.schema import ModelConfig
-from lightning_modules.base import LatentGAN, frozen
+from lightning_modules.base import LatentGAN, frozen, linear_warmup
 from lightning_modules.code_model import CodeHead, CodeModel, CodePosterior, mixed_pmi
 from lightning_modules.distributed import gather_columns, gather_with_local_grad, world_size
 from lightning_modules.latent import LatentBatch
@@ -89,11 +89,16 @@ class InformativeOTGAN(LatentGAN):
         """Whether the OT problem is solved on the batch of all ranks (see lightning_modules/distributed.py)."""
         return self.cfg.ot.global_batch and world_size() > 1
 
+    @property
+    def info_weight(self) -> float:
+        """This iteration's lam / eps: ``model.info_weight``, ramped up from 0 over ``model.info_warmup``."""
+        return self.cfg.info_weight * linear_warmup(self.cfg.info_warmup, self.total_iterations)(self.iteration)
+
     def divergence(self, x: Tensor, y: Tensor, pmi: Tensor) -> InformativeSinkhorn:
         """The perturbed Sinkhorn divergence of eq. (6) between generated and real features."""
         ot = self.cfg.ot
         return informative_sinkhorn_divergence(
-            x, y, pmi=pmi, info_weight=self.cfg.info_weight, blur=ot.blur, scaling=ot.scaling,
+            x, y, pmi=pmi, info_weight=self.info_weight, blur=ot.blur, scaling=ot.scaling,
             diameter=ot.diameter, extra_iterations=ot.extra_iterations,
         )
 

@@ -86,6 +86,7 @@ def test_model_config_rejects_unknown_keys_and_wrong_types_in_one_line_naming_th
     (["model.ot.scaling=1.5"], "model.ot.scaling"),
     (["model.critic.bound=cube"], "model.critic.bound"),
     (["model.code_model.prior_mix=1"], "model.code_model.prior_mix"),
+    (["model.info_warmup=1.5"], "model.info_warmup"),
     (["model.simultaneous_updates=true", "model.n_generator=3"], "model.simultaneous_updates"),
     (["model.simultaneous_updates=true", "model.name=infogan"], "model.simultaneous_updates"),
     (["model.simultaneous_updates=true", "model.critic.kind=identity"], "model.simultaneous_updates"),

@@ -420,3 +420,18 @@ def test_the_models_adam_takes_the_per_parameter_loops_steps_bit_for_bit():
         loop.step()
     for name, p in model.generator.named_parameters():
         assert torch.equal(p.detach(), reference[name].detach()), name
+
+
+def test_info_warmup_ramps_the_reward_linearly_from_zero_then_holds_it():
+    """info_warmup 0.5 of 4 iterations: lam / eps is 0, 1/2, 1, 1 times info_weight at iterations 0-3, in
+    the critic's solve and the generator's alike (a function of the global step, so a resume continues it)."""
+    class Recording(InformativeOTGAN):
+        def divergence(self, x, y, pmi):
+            self.weights.append(self.info_weight)
+            return super().divergence(x, y, pmi)
+
+    model = Recording(model_config("model.critic.kind=mlp", "model.info_weight=6", "model.info_warmup=0.5"), (2,))
+    model.weights = []
+    fit(model, GaussianMixtureDataModule(batch_size=32, num_samples=256), iterations=4)
+    assert model.weights == [0.0, 0.0, 3.0, 3.0, 6.0, 6.0, 6.0, 6.0]
+    assert InformativeOTGAN(model_config("model.info_weight=6"), (2,)).info_weight == 6.0  # no warm-up by default
