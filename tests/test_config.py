@@ -1,6 +1,7 @@
 """Configuration merging (schema <- base <- preset <- command line) and its one-line errors; renamed keys
 (configs/loading.py, RENAMED_KEYS) still loading under their old names; the typed model settings the
 models read, from the plain dict checkpoints store."""
+import re
 import subprocess
 import sys
 import warnings
@@ -9,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from configs.loading import (
-    RENAMED_KEYS, ConfigError, DeprecatedKeyWarning, load_config, model_config, presets, to_plain,
+    EXPERIMENT_DIR, RENAMED_KEYS, ConfigError, DeprecatedKeyWarning, load_config, model_config, presets, to_plain,
 )
 from configs.schema import ModelConfig, OptimizerConfig
 
@@ -31,12 +32,15 @@ def test_every_preset_loads():
 
 
 @pytest.mark.parametrize("name", sorted(set(presets()) - {"gaussians"}))
-def test_image_presets_share_the_measured_reward(name):
-    """Every image preset rewards the code with lam = info_weight * eps = info_weight * blur^2 = 0.5 (PAPER
-    eq. 6: the cost is perturbed by lam times the pmi), the value its comments and image_study.md state;
-    a blur changed without rescaling info_weight would silently change the reward."""
+def test_image_presets_reward_the_code_as_their_comments_state(name):
+    """Every image preset states its reward lam = info_weight * eps = info_weight * blur^2 (PAPER eq. 6:
+    the cost is perturbed by lam times the pmi) on its info_weight line, the value image_study.md
+    measured; a blur changed without rescaling info_weight would silently change the reward."""
+    stated = re.search(r"info_weight: .*# lam = info_weight \* blur\^2 = ([0-9.]+)",
+                       (EXPERIMENT_DIR / f"{name}.yaml").read_text())
+    assert stated, f"configs/experiment/{name}.yaml: state the reward on the info_weight line"
     ot_model = load_config([f"experiment={name}"]).model
-    assert ot_model.info_weight * ot_model.ot.blur ** 2 == pytest.approx(0.5, abs=1e-3)
+    assert ot_model.info_weight * ot_model.ot.blur ** 2 == pytest.approx(float(stated.group(1)), abs=1e-3)
 
 
 def test_sinkhorn_baseline_is_informative_ot_without_regularization():
