@@ -224,7 +224,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             use_distributed_sampler=False,  # the datamodule's sampler shards batches by rank itself
         )
         start = time.time()
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.resume)
+        # read_checkpoint has refused a file that would run code; Lightning reads it again, just as safely.
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.resume, weights_only=True)
         elapsed = time.time() - start
 
         summary: dict[str, Any] = {

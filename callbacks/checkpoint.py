@@ -1,8 +1,18 @@
 """`checkpoints/last.ckpt`, written every N iterations and at the end, atomically (write, then rename),
-so a run killed during a save still has its previous checkpoint intact."""
+so a run killed during a save still has its previous checkpoint intact; and read back without running
+anything stored in it.
+
+A checkpoint of this project holds only tensors and plain Python values (dicts, lists, tuples, numbers,
+strings): the model's settings are stored as a plain dict, and Lightning's loop, optimizer and scheduler
+states are plain too. So every checkpoint is read with ``torch.load(weights_only=True)``, whose unpickler
+builds those types and nothing else, and no type needs allow-listing. A file that asks for anything
+else (a class, a function such as ``os.system``) did not come from this project and is refused before
+any of it runs.
+"""
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -48,11 +58,16 @@ class CheckpointError(ValueError):
 def read_checkpoint(path: str | Path, model: torch.nn.Module) -> dict:
     """Load a checkpoint on the CPU and check that its weights fit ``model`` (names and shapes).
 
-    Raises :class:`CheckpointError` for an unreadable (e.g. truncated) file, a file that is not a
-    checkpoint of this project, or weights of another model configuration.
+    Raises :class:`CheckpointError` for an unreadable (e.g. truncated) file, a file that holds anything but
+    tensors and plain values (nothing of it is run), a file that is not a checkpoint of this project, or
+    weights of another model configuration.
     """
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"refused {path}: it holds {_foreign_types(path)}, which no checkpoint of this project "
+                              "holds, so it did not come from this project (nothing in it was run); "
+                              "use a checkpoint written by train.py") from None
     except Exception as error:  # torch raises several types for damaged files
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"cannot read checkpoint {path} ({reason}); it may be truncated or not a checkpoint: "
@@ -69,3 +84,12 @@ def read_checkpoint(path: str | Path, model: torch.nn.Module) -> dict:
         raise CheckpointError(f"checkpoint {path} does not fit the model of this configuration "
                               f"({len(problems)} differences, first: {problems[0]}); was it written with another config?")
     return checkpoint
+
+
+def _foreign_types(path: str | Path) -> str:
+    """The types a checkpoint asks the unpickler to build beyond tensors and plain values, for the refusal."""
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # a damaged file: the refusal still stands
+        names = []
+    return ", ".join(names) if names else "objects other than tensors and plain values"

@@ -98,7 +98,7 @@ def test_checkpoint_from_before_a_model_key_existed_loads_with_its_default(tmp_p
     model = InformativeOTGAN(model_config("model.code_model.prior_mix=0.3"), (2,))
     trainer = fit(model, GaussianMixtureDataModule(batch_size=32, num_samples=256), iterations=1)
     trainer.save_checkpoint(tmp_path / "new.ckpt")
-    checkpoint = torch.load(tmp_path / "new.ckpt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "new.ckpt", weights_only=True)
     assert checkpoint["hyper_parameters"]["model"] == model_config("model.code_model.prior_mix=0.3")
     del checkpoint["hyper_parameters"]["model"]["code_model"]["prior_mix"]
     checkpoint["hparams_name"] = "kwargs"

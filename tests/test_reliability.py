@@ -27,7 +27,7 @@ def run_cli(*args, timeout=300):
 
 
 def weights(run_dir: Path) -> dict:
-    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
 def logged(run_dir: Path, key: str) -> dict[int, float]:
@@ -56,7 +56,7 @@ def test_sigterm_mid_run_then_resume_equals_uninterrupted_run(tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 143, stderr
     assert f"resume with: python train.py resume={interrupted}" in stderr
-    stopped_at = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] // 2
+    stopped_at = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] // 2
     assert 10 <= stopped_at < 150
 
     resumed = run_cli(f"resume={interrupted}")
@@ -101,7 +101,7 @@ def test_persistent_nan_stops_the_run_and_keeps_the_checkpoint_from_before(tmp_p
                        "callbacks.checkpoint.every_n_iterations=2", f"run_dir={tmp_path}"])
     with pytest.raises(DivergenceError, match="4 consecutive iterations.*model.ot.blur"):
         train(cfg)
-    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] // 2 == 6  # the last save before the first bad iteration
 
 
@@ -190,7 +190,7 @@ def test_resume_with_several_generator_updates_per_iteration_equals_uninterrupte
              "callbacks.traversal.enabled=false", "callbacks.checkpoint.every_n_iterations=100"]
     train(load_config([*ratio, "trainer.max_steps=8", f"run_dir={tmp_path / 'reference'}"]))
     train(load_config([*ratio, "trainer.max_steps=4", f"run_dir={tmp_path / 'resumed'}"]))
-    assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4 * 5
+    assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4 * 5
     summary = train(load_config([f"resume={tmp_path / 'resumed'}", "trainer.max_steps=8"]))
     assert summary["iterations"] == 8 and summary["optimizer_steps"] == 8 * 5
     final, expected = weights(tmp_path / "resumed"), weights(tmp_path / "reference")
