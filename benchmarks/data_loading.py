@@ -6,7 +6,7 @@ Each row builds the datamodule from the config (``train.build_datamodule``, batc
 ``train_dataloader()`` batches after a warm-up (which starts the workers). Without ``--shapes3d`` or
 ``--folder``, the files are written to a temporary folder in the official layouts: a 3dshapes.h5 of a
 reduced grid of 64 x 64 RGB images, and a folder of 64 x 64 noise JPEGs. They sit in the page cache, so
-those rows measure indexing and decoding, not a disk. Writes ``benchmarks/results/data_loading.md`` on full
+those rows measure indexing and decoding, not a disk. Writes its section of ``docs/results.md`` (``data_loading``) on full
 runs. ``--quick``: a few batches (checks the script, not a measurement).
 """
 from __future__ import annotations

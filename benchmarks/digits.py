@@ -14,8 +14,8 @@ trained on; the labels are never used in training). The generated accuracy match
 draws to the digit a classifier of the real labels reads in the images generated from them: whether the
 generator follows the code (callbacks/generated_accuracy.py). FID, precision and recall compare 2,000 generated
 digits with 2,000 real ones in the feature space of a network trained on the digit labels
-(callbacks/fidelity.py). Writes ``benchmarks/results/digits_<cost>.md`` and each
-model's best-seed traversal grids to ``benchmarks/results/digits_traversals/``. ``--equal-time`` adds a
+(callbacks/fidelity.py). Writes its section of ``docs/results.md`` (``digits_<cost>``) and each
+model's best-seed traversal grids to ``docs/results/digits_traversals/``. ``--equal-time`` adds a
 table of the baselines run for informative_ot's wall-clock time. ``--quick`` (one seed, 30 iterations, 200 fidelity samples)
 only checks that the script runs.
 """

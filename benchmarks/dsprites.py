@@ -10,8 +10,8 @@ pixel-space cost of 31), which InfoGAN, having no such cost, does not take part 
 Prints MIG, FactorVAE, BetaVAE, DCI disentanglement and SAP, and FID, precision and recall (in the
 feature space of a network trained on dSprites' factors: callbacks/fidelity.py) per model (mean ± std over
 seeds, and the worst seed, by MIG) and the published figures beside them, writes the table to
-``benchmarks/results/dsprites_<cost>.md`` and each model's traversal grids of its best seed (by MIG) to
-``benchmarks/results/dsprites_traversals/``. ``--equal-time`` adds a table of the baselines run for
+its section of ``docs/results.md`` (``dsprites_<cost>``) and each model's traversal grids of its best seed (by MIG) to
+``docs/results/dsprites_traversals/``. ``--equal-time`` adds a table of the baselines run for
 informative_ot's wall-clock time. ``--quick`` (one seed, 10 iterations, small metric
 samples) only checks that the script runs.
 """

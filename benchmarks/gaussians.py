@@ -5,7 +5,7 @@ same generator, data, seeds and iterations, in one run.
 
 Prints, per model, modes captured, high-quality share and code purity (mean, std and worst seed),
 wall-clock seconds and iterations per second, and writes the table to
-``benchmarks/results/gaussians_<mixture>.md``. ``--quick`` (one seed, 150 iterations, a small batch) only
+its section of ``docs/results.md`` (``gaussians_<mixture>``). ``--quick`` (one seed, 150 iterations, a small batch) only
 checks that the script runs.
 """
 from __future__ import annotations

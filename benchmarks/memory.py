@@ -20,7 +20,7 @@ Two numbers per subprocess:
 Alongside, the analytic sizes: the Sinkhorn solve's four N x M float32 cost matrices, their stacked
 copy (+ the plan) at the
 preset's batch, and parameters x 4 (weights, gradients, Adam's two moments) of each model. Medians over
-repetitions (all subprocesses, alternating models). Writes ``benchmarks/results/memory.md`` on full
+repetitions (all subprocesses, alternating models). Writes its section of ``docs/results.md`` (``memory``) on full
 runs. ``--quick``: one repetition.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ Per batch size N = M and feature size d (features on the unit sphere, as the cri
 both at blur 0.3, scaling 0.8, alternating in the same process; reports medians and their ratio
 (target: ours <= 1.2x geomloss), the max |value difference| with info_weight 0 (the two should agree to
 ~1e-6), and the exponent k of time ~ N^k (log-log least squares over N, per d). Writes
-``benchmarks/results/ot_step.md`` on full runs. ``--quick``: N in {64, 256}, d = 64.
+its section of ``docs/results.md`` (``ot_step``) on full runs. ``--quick``: N in {64, 256}, d = 64.
 """
 from __future__ import annotations
 

@@ -101,14 +101,14 @@ def best_run(runs: list[dict], key: str) -> dict:
 def save_best_traversals(results: dict[str, list[dict]], timed: dict[str, list[dict]], key: str, folder: str,
                          cost: str) -> None:
     """Each model's best run by ``key`` (of both result sets of :func:`benchmark_runs`): its final traversal
-    grids to ``benchmarks/results/<folder>/<model>_<cost>[_equal_time]_<code>.png``."""
+    grids to ``docs/results/<folder>/<model>_<cost>[_equal_time]_<code>.png``."""
     for label, result_set in (("", results), ("_equal_time", timed)):
         for model, runs in result_set.items():
             save_traversals(best_run(runs, key), folder, f"{model}_{cost}{label}")
 
 
 def save_traversals(run: dict, folder: str, name: str) -> None:
-    """Copy a run's final traversal grids to ``benchmarks/results/<folder>/<name>_<code>.png``."""
+    """Copy a run's final traversal grids to ``docs/results/<folder>/<name>_<code>.png``."""
     target = RESULTS / folder
     target.mkdir(parents=True, exist_ok=True)
     for png in sorted((Path(run["run_dir"]) / "traversals").glob("traversal_*_final.png")):

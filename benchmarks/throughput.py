@@ -15,7 +15,7 @@ table reports the largest parameter difference as the check that the loops do th
 
 Iterations per second are measured after a warm-up, repetitions alternate which side goes first, and
 the table reports medians and the ratio Lightning / plain (target >= 0.95). Writes
-``benchmarks/results/throughput.md`` on full runs. ``--quick``: a few iterations, 2 repetitions (checks the script, not a measurement).
+its section of ``docs/results.md`` (``throughput``) on full runs. ``--quick``: a few iterations, 2 repetitions (checks the script, not a measurement).
 """
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ def should_run(trainer: pl.Trainer, pl_module: pl.LightningModule, every_n_itera
 
 
 class PeriodicEvaluation(pl.Callback):
-    """Logs ``evaluate(pl_module)`` (a dict of ``eval/...`` values) through :func:`log_eval` every
+    """Logs ``evaluate(pl_module)`` (a dict of ``eval/...`` values), with the training seconds so far
+    (``time/training_seconds``: a score's point on a learning curve), through :func:`log_eval` every
     ``every_n_iterations`` and at the end of training, on rank 0, never under fast_dev_run. The end is
     skipped when the last iteration was just evaluated: the scores would be the same."""
 
@@ -35,7 +36,10 @@ class PeriodicEvaluation(pl.Callback):
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         values = self.evaluate(pl_module)
         if values:  # empty when no score applies
-            log_eval(trainer, pl_module, values)
+            from callbacks.training_clock import TRAINING_SECONDS, training_seconds  # it logs through this module
+
+            seconds = training_seconds(trainer)
+            log_eval(trainer, pl_module, {**values, **({TRAINING_SECONDS: seconds} if seconds is not None else {})})
         self.evaluated_at = pl_module.iteration
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

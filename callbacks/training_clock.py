@@ -5,6 +5,10 @@ final scores (summary.json, the loggers).
 A run's total time (``time/seconds``) also counts start-up, periodic evaluation, traversal grids and
 checkpoints, which do not depend on how fast a model trains; the benchmarks' equal wall-clock budgets are
 therefore set from these training speeds (benchmarks/quality.py).
+
+Every evaluation logs ``time/training_seconds`` beside its scores (callbacks/eval_logging.py), so a score
+can be read against training time: the learning curves of benchmarks/curves.py. The clock is part of the
+checkpoint, so a resumed run's seconds continue from the interrupted run's.
 """
 from __future__ import annotations
 
@@ -40,6 +44,18 @@ class TrainingClock(pl.Callback):
             self.iterations += 1
             self._started = None
 
+    def state_dict(self) -> dict[str, float]:
+        return {"seconds": self.seconds, "iterations": self.iterations}
+
+    def load_state_dict(self, state_dict: dict[str, float]) -> None:
+        self.seconds, self.iterations = float(state_dict["seconds"]), int(state_dict["iterations"])
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.iterations and self.seconds > 0:
             log_eval(trainer, pl_module, {TRAINING_SECONDS: self.seconds, TRAINING_SPEED: self.iterations / self.seconds})
+
+
+def training_seconds(trainer: pl.Trainer) -> float | None:
+    """The training seconds so far of the run's :class:`TrainingClock` (None in a run without one)."""
+    clock = next((c for c in getattr(trainer, "callbacks", ()) if isinstance(c, TrainingClock)), None)
+    return clock.seconds if clock is not None else None

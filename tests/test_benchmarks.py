@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import data_loading, digits, dsprites, gaussians, memory, ot_step, quality, throughput
 from benchmarks.quality import IMAGE_MODELS, equal_time_iterations, image_benchmark_parser, image_models
-from callbacks.training_clock import TRAINING_SPEED
+from callbacks.training_clock import TRAINING_SECONDS, TRAINING_SPEED
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -128,3 +128,53 @@ def test_pixel_cost_runs_only_the_models_that_have_an_ot_cost():
     assert image_models(parser, parser.parse_args(["--cost", "pixel"])) == ["informative_ot", "sinkhorn"]
     with pytest.raises(SystemExit):
         image_models(parser, parser.parse_args(["--cost", "pixel", "--models", "infogan"]))
+
+
+def test_curve_summary_is_the_mean_and_range_over_seeds_at_each_evaluation():
+    from benchmarks.curves import summarize
+
+    seeds = [[{TRAINING_SECONDS: 10.0, "eval/a": 0.2}, {TRAINING_SECONDS: 20.0, "eval/a": 0.6}],
+             [{TRAINING_SECONDS: 12.0, "eval/a": 0.4}, {TRAINING_SECONDS: 22.0, "eval/a": 0.5},
+              {TRAINING_SECONDS: 30.0, "eval/a": 0.9}]]  # one evaluation more: cut to the shorter seed
+    x, mean, low, high = summarize(seeds, "eval/a")
+    assert x == [11.0, 21.0] and mean == pytest.approx([0.3, 0.55]) and low == [0.2, 0.5] and high == [0.4, 0.6]
+
+
+def test_curve_plot_is_written_and_names_every_model(tmp_path):
+    from PIL import Image
+
+    from benchmarks.curves import DATASETS, plot
+
+    point = {TRAINING_SECONDS: 1.0, "eval/mig": 0.1, "eval/fid": 50.0}
+    curves = {"informative_ot": [[point, {**point, TRAINING_SECONDS: 2.0}]], "infogan": [[point]]}
+    plot(curves, DATASETS["dsprites"], tmp_path / "curves.png", "dsprites")
+    image = Image.open(tmp_path / "curves.png")
+    assert image.text["Models"] == "informative_ot, infogan" and image.size[0] > image.size[1]
+
+
+@pytest.mark.slow
+def test_quick_curves_have_one_point_per_evaluation_with_increasing_training_seconds():
+    """20 iterations evaluated twice: points at iterations 10 and 20, training seconds increasing, every
+    digits score at each point, for both models."""
+    from benchmarks import curves
+
+    result = curves.main(["--quick"])
+    assert set(result) == {"informative_ot", "infogan"}
+    for (curve,) in result.values():
+        assert [point["iteration"] for point in curve] == [10.0, 20.0]
+        seconds = [point[TRAINING_SECONDS] for point in curve]
+        assert 0 < seconds[0] < seconds[1]
+        for point in curve:
+            assert {"eval/unsupervised_accuracy", "eval/fid", "eval/generated_accuracy"} <= set(point)
+
+
+def test_a_benchmark_replaces_only_its_own_section_of_the_results_page():
+    from benchmarks.report import replace_section
+
+    page = ("# Results\n\n## digits\n<!-- results:digits_critic begin -->\nold table\n<!-- results:digits_critic end -->\n"
+            "What the table shows (commentary).\n<!-- results:memory begin -->\nmemory\n<!-- results:memory end -->\n")
+    updated = replace_section(page, "digits_critic", "new table")
+    assert updated == page.replace("old table", "new table")
+    added = replace_section(updated, "mnist_curves", "curves")
+    assert added.startswith(updated.rstrip()) and added.endswith(
+        "## mnist_curves\n\n<!-- results:mnist_curves begin -->\ncurves\n<!-- results:mnist_curves end -->\n")

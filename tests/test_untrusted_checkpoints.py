@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from callbacks.checkpoint import CheckpointError, read_checkpoint
+from callbacks.training_clock import TRAINING_SECONDS
 from configs.loading import load_config
 from inspect_checkpoint import main as inspect_main
 from test_datamodules import write_idx
@@ -101,9 +102,13 @@ def test_a_genuine_checkpoint_of_every_preset_resumes_exactly(preset, tmp_path, 
     settings = [f"experiment={preset}", "data.batch_size=8", "model.lr_decay_start=1", *QUIET,
                 *data_files.get(preset, []), *(NARROW if preset in ("dsprites64", "shapes3d") else [])]
     train(load_config([*settings, "trainer.max_steps=4", f"run_dir={tmp_path / 'reference'}"]))
-    train(load_config([*settings, "trainer.max_steps=2", f"run_dir={tmp_path / 'resumed'}"]))
+    first = train(load_config([*settings, "trainer.max_steps=2", f"run_dir={tmp_path / 'resumed'}"]))
+    saved = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]
     summary = train(load_config([f"resume={tmp_path / 'resumed'}", "trainer.max_steps=4"]))
     assert summary["iterations"] == 4
+    # the training clock is part of the state: the resumed run's seconds continue from the first part's
+    assert saved["TrainingClock"]["seconds"] == pytest.approx(first[TRAINING_SECONDS], rel=1e-6)  # summary: float32
+    assert summary[TRAINING_SECONDS] > first[TRAINING_SECONDS]
     final, expected = (torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
                        for name in ("resumed", "reference"))
     assert final.keys() == expected.keys()
