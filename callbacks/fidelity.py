@@ -5,7 +5,9 @@ Generated images (latents drawn from ``seed``) are compared with real ones (``da
 ``seed``) in the feature space of a small network trained on the data's own factors and cached on disk
 (metrics/feature_cache.py): FID (lower is better) and improved precision and recall with k = 3
 (Kynkäänniemi et al. 2019; higher is better). The FIDs are in that network's space, so they compare
-runs on one data configuration with each other, not with published Inception FIDs.
+runs on one data configuration with each other, not with published Inception FIDs. On data of one object
+per image (dSprites), ``eval/multiple_objects`` is the share of generated images that show several
+(metrics/object_count.py).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from callbacks.eval_logging import PeriodicEvaluation
 from lightning_modules.latent import LatentBatch
 from metrics.feature_cache import feature_network
 from metrics.fidelity import fidelity
+from metrics.object_count import multiple_object_share
 
 
 def data_config(cfg: DictConfig) -> dict:
@@ -52,10 +55,14 @@ def generate_images(model, latent: LatentBatch, batch_size: int = 500) -> torch.
 
 def fidelity_scores(model, datamodule, network, num_samples: int = 2000, seed: int = 0) -> dict[str, float]:
     """``eval/fid``, ``eval/precision``, ``eval/recall`` of ``num_samples`` generated against as many real
-    images, both drawn from ``seed``; ``network`` is moved to the model's device."""
+    images, both drawn from ``seed``; ``network`` is moved to the model's device. For data of one object
+    per image, also ``eval/multiple_objects``, the share of generated images that show several."""
     network.to(model.device)
     real = datamodule.sample(num_samples, seed=seed)[0].to(model.device)
-    scores = fidelity(real, generate_images(model, prior_draws(model, num_samples, seed)), network)
+    generated = generate_images(model, prior_draws(model, num_samples, seed))
+    scores = fidelity(real, generated, network)
+    if datamodule.one_object_per_image:
+        scores["multiple_objects"] = multiple_object_share(generated)
     return {f"eval/{name}": value for name, value in scores.items()}
 
 

@@ -44,6 +44,9 @@ class FactorDataModule(pl.LightningDataModule, ABC):
     factor_names: tuple[str, ...]
     factor_sizes: tuple[int, ...]
     observation_shape: tuple[int, ...]
+    # Every image holds exactly one object on a dark background (dSprites): generated images are then
+    # also scored by the share that show several (eval/multiple_objects, metrics/object_count.py).
+    one_object_per_image: bool = False
 
     def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
         super().__init__()

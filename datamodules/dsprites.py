@@ -37,6 +37,7 @@ class DSpritesDataModule(GridDataModule):
     """
 
     factor_names = FACTOR_NAMES
+    one_object_per_image = True
 
     def __init__(
         self,

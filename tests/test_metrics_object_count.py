@@ -1,0 +1,35 @@
+"""eval/multiple_objects: real dSprites images hold one object each; images of two separate blobs count."""
+import numpy as np
+import pytest
+import torch
+
+from datamodules import DSpritesDataModule
+from metrics.object_count import multiple_object_share, object_counts
+
+
+@pytest.mark.parametrize("resolution", [32, 64])
+def test_every_real_sprite_is_one_object(resolution):
+    images = DSpritesDataModule(resolution=resolution).sample(3000, seed=0)[0]
+    assert object_counts(images).tolist() == [1] * 3000
+    assert multiple_object_share(images) == 0.0
+
+
+def test_two_blobs_count_as_two_and_diagonal_neighbours_as_one():
+    images = torch.zeros(4, 1, 16, 16)
+    images[0, 0, 2:5, 2:5] = 1  # one blob
+    images[1, 0, 2:5, 2:5] = images[1, 0, 10:13, 10:13] = 1  # two blobs
+    images[2, 0, 3, 3] = images[2, 0, 4, 4] = 0.9  # touching at a corner: one object (8-neighbourhood)
+    images[3, 0, 3, 3] = images[3, 0, 3, 6] = 0.9  # a gap of two pixels: two
+    assert object_counts(images).tolist() == [1, 2, 1, 2]
+    assert multiple_object_share(images) == 0.5
+    assert object_counts(images * 0.4).tolist() == [0, 0, 0, 0]  # below the threshold: no object
+
+
+def test_colour_images_are_refused_with_the_shape():
+    with pytest.raises(ValueError, match=r"gray images \(n, 1, H, W\), got shape \(2, 3, 8, 8\)"):
+        object_counts(torch.zeros(2, 3, 8, 8))
+
+
+def test_random_speckle_is_many_objects():
+    speckle = torch.from_numpy(np.random.default_rng(0).random((10, 1, 32, 32)) > 0.7).float()
+    assert multiple_object_share(speckle) == 1.0
