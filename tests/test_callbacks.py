@@ -199,7 +199,7 @@ SMALL_DSPRITES = ["experiment=dsprites", "data.dsprites.resolution=16", "data.ds
                   "model.generator.hidden=8"]
 
 
-def test_disentanglement_callback_logs_what_a_direct_evaluation_gives():
+def test_disentanglement_callback_logs_what_a_direct_evaluation_gives(capsys):
     cfg = load_config(SMALL_DSPRITES)
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule.observation_shape)
@@ -216,6 +216,13 @@ def test_disentanglement_callback_logs_what_a_direct_evaluation_gives():
         assert float(trainer.callback_metrics[f"eval/{name}"]) == pytest.approx(value, rel=1e-6, abs=1e-7)
     assert logger.logged == [({f"eval/{n}": v for n, v in expected.items()}, 4)]
     assert model.training
+    # each score was printed as it came, cheapest first, with its seconds: "eval: mig 0.01234 (0.4 s)"
+    printed = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("eval: ")]
+    assert [words[1] for words in printed] == ["mig", "sap", "dci_disentanglement", "dci_completeness",
+                                               "dci_informativeness", "factor_vae", "beta_vae"]
+    for _, name, value, seconds, unit in printed:
+        assert float(value) == pytest.approx(expected[name], rel=1e-3, abs=1e-4)
+        assert float(seconds.strip("(")) >= 0 and unit == "s)"
     callback.on_train_end(trainer, model)  # iteration 4 was just evaluated: not again
     assert len(logger.logged) == 1
 
