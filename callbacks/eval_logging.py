@@ -10,6 +10,8 @@ import pytorch_lightning as pl
 import torch
 from tqdm import tqdm
 
+from callbacks.interrupt import abandon_on_signal
+
 
 def log_eval(trainer: pl.Trainer, pl_module: pl.LightningModule, values: dict[str, float]) -> None:
     for logger in trainer.loggers:
@@ -68,13 +70,18 @@ class PeriodicEvaluation(pl.Callback):
             self._lines(name, value)
 
     def run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Evaluate, printing each score as it comes (:class:`ScoreLines`), and log the scores once all are there."""
+        """Evaluate, printing each score as it comes (:class:`ScoreLines`), and log the scores once all
+        are there; a signal abandons the evaluation (callbacks/interrupt.py) and nothing is logged."""
         self._lines = ScoreLines()
         try:
-            values = self.evaluate(pl_module)
-            self._lines.print_new(values)
+            finished, values = abandon_on_signal(pl_module, f"iteration {pl_module.iteration}'s evaluation",
+                                                 lambda: self.evaluate(pl_module))
+            if finished and values:
+                self._lines.print_new(values)
         finally:
             self._lines = None
+        if not finished:
+            return
         if values:  # empty when no score applies
             log_eval(trainer, pl_module, values)
         self.evaluated_at = pl_module.iteration
