@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -90,25 +91,37 @@ def build_model(cfg: DictConfig, observation_shape: tuple[int, ...]):
     return MODELS[cfg.model.name](to_plain(cfg.model), observation_shape, cfg.seed)
 
 
-class _DropLightningTips(logging.Filter):
-    """Drops Lightning's advertising tips ("💡 Tip: ... install litlogger"), which say nothing about the run."""
+class _LightningMessages(logging.Filter):
+    """Drops Lightning's advertising tips ("💡 Tip: ... install litlogger"), which say nothing about the run,
+    and says Lightning's "`Trainer.fit` stopped: `max_steps=22500` reached" in iterations: Lightning counts
+    every optimizer step (:attr:`steps_per_iteration` of them per iteration, set by :func:`train`)."""
+
+    steps_per_iteration = 1
+    MAX_STEPS = re.compile(r"`Trainer.fit` stopped: `max_steps=(\d+)` reached")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip")
+        message = str(record.msg)
+        steps = self.MAX_STEPS.match(message)
+        if steps:
+            iterations = int(steps[1]) // self.steps_per_iteration
+            record.msg = f"training stopped after {iterations} iterations (trainer.max_steps)"
+            record.args = ()
+        return not message.startswith("💡 Tip")
 
 
 def silence_known_noise() -> None:
     """Silence third-party messages that tell a user nothing about their run; real warnings still show.
 
-    * Lightning's litlogger tip (logged through its rank-zero loggers);
+    * Lightning's litlogger tip (logged through its rank-zero loggers), and its end-of-fit line counted in
+      optimizer steps (said in iterations instead);
     * Lightning 2.6's own use of torch's deprecated ``LeafSpec`` (a DeprecationWarning inside Lightning).
     W&B's "anonymous setting" warning is avoided where the logger is built (:func:`build_loggers`), and
     Lightning's "weights_only was not set" by our checkpoint callback saying what it saves.
     """
     for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropLightningTips) for f in logger.filters):
-            logger.addFilter(_DropLightningTips())
+        if not any(isinstance(f, _LightningMessages) for f in logger.filters):
+            logger.addFilter(_LightningMessages())
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", module=r"pytorch_lightning\.")
 
 
@@ -207,6 +220,7 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
             model = folder.model = build_model(cfg, datamodule.observation_shape)
         except ValueError as error:  # sizes that do not fit together (resolution, latent layout, ...)
             raise ConfigError(str(error)) from error
+        _LightningMessages.steps_per_iteration = model.optimizer_steps_per_iteration
         if cfg.resume:
             checkpoint = read_checkpoint(cfg.resume, model)
             datamodule.start_iteration = checkpoint["global_step"] // model.optimizer_steps_per_iteration
