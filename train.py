@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
+import signal
 import sys
 import time
 import uuid
@@ -89,25 +91,37 @@ def build_model(cfg: DictConfig, observation_shape: tuple[int, ...]):
     return MODELS[cfg.model.name](to_plain(cfg.model), observation_shape, cfg.seed)
 
 
-class _DropLightningTips(logging.Filter):
-    """Drops Lightning's advertising tips ("💡 Tip: ... install litlogger"), which say nothing about the run."""
+class _LightningMessages(logging.Filter):
+    """Drops Lightning's advertising tips ("💡 Tip: ... install litlogger"), which say nothing about the run,
+    and says Lightning's "`Trainer.fit` stopped: `max_steps=22500` reached" in iterations: Lightning counts
+    every optimizer step (:attr:`steps_per_iteration` of them per iteration, set by :func:`train`)."""
+
+    steps_per_iteration = 1
+    MAX_STEPS = re.compile(r"`Trainer.fit` stopped: `max_steps=(\d+)` reached")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip")
+        message = str(record.msg)
+        steps = self.MAX_STEPS.match(message)
+        if steps:
+            iterations = int(steps[1]) // self.steps_per_iteration
+            record.msg = f"training stopped after {iterations} iterations (trainer.max_steps)"
+            record.args = ()
+        return not message.startswith("💡 Tip")
 
 
 def silence_known_noise() -> None:
     """Silence third-party messages that tell a user nothing about their run; real warnings still show.
 
-    * Lightning's litlogger tip (logged through its rank-zero loggers);
+    * Lightning's litlogger tip (logged through its rank-zero loggers), and its end-of-fit line counted in
+      optimizer steps (said in iterations instead);
     * Lightning 2.6's own use of torch's deprecated ``LeafSpec`` (a DeprecationWarning inside Lightning).
     W&B's "anonymous setting" warning is avoided where the logger is built (:func:`build_loggers`), and
     Lightning's "weights_only was not set" by our checkpoint callback saying what it saves.
     """
     for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropLightningTips) for f in logger.filters):
-            logger.addFilter(_DropLightningTips())
+        if not any(isinstance(f, _LightningMessages) for f in logger.filters):
+            logger.addFilter(_LightningMessages())
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", module=r"pytorch_lightning\.")
 
 
@@ -172,16 +186,28 @@ def run_folder(run_dir: Path, remove_on_failure: bool):
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train one run of ``cfg`` (from :func:`configs.loading.load_config`); returns the summary."""
-    import pytorch_lightning as pl
-
-    from pytorch_lightning.loggers import WandbLogger
-
-    from callbacks.checkpoint import read_checkpoint
-    from callbacks.progress import IterationProgressBar
-
-    from pytorch_lightning.utilities import rank_zero_only
+    from callbacks.interrupt import signals
 
     silence_known_noise()
+    # From here a signal stops start-up at once; from the first iteration on, it stops the run at the end of
+    # an iteration with a checkpoint (callbacks/interrupt.py).
+    signals.install()
+    signals.phase = "start-up"
+    try:
+        return _train(cfg)
+    finally:
+        signals.restore()
+
+
+def _train(cfg: DictConfig) -> dict[str, Any]:
+    import pytorch_lightning as pl
+    from pytorch_lightning.loggers import WandbLogger
+    from pytorch_lightning.utilities import rank_zero_only
+
+    from callbacks.checkpoint import read_checkpoint
+    from callbacks.lost_rank import WatchedDDPStrategy
+    from callbacks.progress import IterationProgressBar
+
     run_dir = resolve_run_dir(cfg)
     with run_folder(run_dir, remove_on_failure=rank_zero_only.rank == 0) as folder:
         if rank_zero_only.rank == 0:
@@ -194,6 +220,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             model = folder.model = build_model(cfg, datamodule.observation_shape)
         except ValueError as error:  # sizes that do not fit together (resolution, latent layout, ...)
             raise ConfigError(str(error)) from error
+        _LightningMessages.steps_per_iteration = model.optimizer_steps_per_iteration
         if cfg.resume:
             checkpoint = read_checkpoint(cfg.resume, model)
             datamodule.start_iteration = checkpoint["global_step"] // model.optimizer_steps_per_iteration
@@ -201,8 +228,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         strategy = cfg.trainer.strategy
         if strategy == "ddp":
             # The GAN's updates each use a subset of the parameters (the critic step leaves the generator
-            # without gradients and vice versa), which plain DDP rejects.
-            strategy = "ddp_find_unused_parameters_true"
+            # without gradients and vice versa), which plain DDP rejects. A lost rank stops the others
+            # (callbacks/lost_rank.py).
+            strategy = WatchedDDPStrategy(cfg.trainer.collective_timeout, find_unused_parameters=True)
         trainer = pl.Trainer(
             # Lightning counts every optimizer step under manual optimization; max_steps counts iterations.
             max_steps=cfg.trainer.max_steps * model.optimizer_steps_per_iteration,
@@ -259,35 +287,82 @@ def final_report(summary: dict[str, Any], run_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def _stop_while_importing(signum, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _signal_exit_code(signal_name: str) -> int:
+    return 130 if signal_name == "SIGINT" else 143
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    # Until train() installs its own handler, SIGTERM stops the imports as Ctrl-C does, with a line saying so.
+    previous = {signum: signal.signal(signum, _stop_while_importing) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _main(argv: list[str]) -> int:
     if any(arg in ("-h", "--help", "help") for arg in argv):
         print(HELP.format(presets=", ".join(presets()), models=" | ".join(MODELS), datasets=" | ".join(DATAMODULES)))
         return 0
     try:
         cfg = load_config(argv)
+        from callbacks import StartupInterrupted, TrainingInterrupted
+        from callbacks.checkpoint import CheckpointError
+        from callbacks.lost_rank import EXIT_CODE, RankWatcher, lost_rank, lost_rank_message
+        from datamodules import MissingDataError
+        from lightning_modules.nonfinite import DivergenceError
+        from pytorch_lightning.utilities import rank_zero_only
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from callbacks import TrainingInterrupted
-    from callbacks.checkpoint import CheckpointError
-    from datamodules import MissingDataError
-    from lightning_modules.nonfinite import DivergenceError
+    except KeyboardInterrupt as stop:
+        print(startup_stopped(str(stop) or "SIGINT"), file=sys.stderr)
+        return _signal_exit_code(str(stop) or "SIGINT")
 
     try:
         train(cfg)
     except (MissingDataError, ConfigError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (StartupInterrupted, KeyboardInterrupt) as stop:
+        name = getattr(stop, "signal_name", str(stop) or "SIGINT")
+        if rank_zero_only.rank == 0:
+            print(startup_stopped(name, cfg.resume and cfg.run_dir), file=sys.stderr)
+        if RankWatcher.watching is not None:  # the ranks it launched have nothing to save either
+            RankWatcher.watching.end_others()
+        return _signal_exit_code(name)
     except TrainingInterrupted as stop:
-        print(f"{stop}\nresume with: python train.py resume={cfg.run_dir}", file=sys.stderr)
-        return 130 if stop.signal_name == "SIGINT" else 143
+        if rank_zero_only.rank == 0:  # every rank stopped at the same iteration; one says so
+            print(f"{stop}\nresume with: python train.py resume={cfg.run_dir}", file=sys.stderr)
+        return _signal_exit_code(stop.signal_name)
     except DivergenceError as error:
         last = locate_run(cfg.run_dir)[0]
         kept = f"; the last checkpoint before it is kept: {last}" if last.exists() else ""
         print(f"error: {error}{kept}", file=sys.stderr)
         return 3
+    except Exception as error:
+        lost = lost_rank(error)
+        if lost is None:
+            raise
+        if rank_zero_only.rank == 0 or lost.rank == 0:  # one line, from rank 0 or, if it was lost, from each other
+            print(f"error: {lost_rank_message(lost, cfg.run_dir)}", file=sys.stderr, flush=True)
+        if RankWatcher.watching is not None:
+            RankWatcher.watching.end_others()
+        return EXIT_CODE
     return 0
+
+
+def startup_stopped(signal_name: str, resumable: str | None = None) -> str:
+    """The line a signal before the first iteration ends with: how to resume, or that there is nothing to."""
+    stopped = f"stopped by {signal_name} during start-up, before the first iteration"
+    if resumable:
+        return f"{stopped}; the checkpoint is as it was: resume with: python train.py resume={resumable}"
+    return f"{stopped}; nothing was trained (no checkpoint to resume): run the command again"
 
 
 if __name__ == "__main__":

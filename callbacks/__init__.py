@@ -6,8 +6,9 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from callbacks.checkpoint import AtomicLastCheckpoint
+from callbacks.eval_logging import PeriodicEvaluation
 from callbacks.evaluators import build_evaluators
-from callbacks.interrupt import GracefulInterrupt, TrainingInterrupted
+from callbacks.interrupt import GracefulInterrupt, StartupInterrupted, TrainingInterrupted
 from callbacks.ranks_in_sync import RanksInSync
 from callbacks.training_clock import TrainingClock
 from callbacks.traversal import LatentTraversal
@@ -16,7 +17,7 @@ from callbacks.traversal import LatentTraversal
 def build_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list:
     checkpoint = AtomicLastCheckpoint(run_dir / "checkpoints", cfg.callbacks.checkpoint.every_n_iterations)
     # The clock first, so that it stops before the other callbacks' end-of-batch work (callbacks/training_clock.py).
-    callbacks: list = [TrainingClock(), checkpoint, GracefulInterrupt(checkpoint), RanksInSync()]
+    callbacks: list = [TrainingClock(), checkpoint, RanksInSync()]
     if cfg.callbacks.metrics.enabled:
         callbacks += build_evaluators(cfg, datamodule)
     traversal = cfg.callbacks.traversal
@@ -26,4 +27,7 @@ def build_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list:
             num_steps=traversal.num_steps, value_range=traversal.continuous_range, num_points=traversal.num_points,
             seed=cfg.seed,
         ))
-    return callbacks
+    # The signal check last, after the iteration's evaluation and traversal (callbacks/interrupt.py).
+    solo_periods = tuple(callback.every_n_iterations for callback in callbacks
+                         if isinstance(callback, (PeriodicEvaluation, LatentTraversal)))
+    return callbacks + [GracefulInterrupt(checkpoint, solo_periods)]

@@ -23,6 +23,7 @@ class AtomicLastCheckpoint(pl.Callback):
     def __init__(self, dirpath: str | Path, every_n_iterations: int) -> None:
         self.dirpath = Path(dirpath)
         self.every_n_iterations = every_n_iterations
+        self.saved_at: int | None = None  # Lightning's step of the last checkpoint written
 
     @property
     def last_path(self) -> Path:
@@ -39,6 +40,7 @@ class AtomicLastCheckpoint(pl.Callback):
         if trainer.is_global_zero:
             os.replace(partial, self.last_path)
         trainer.strategy.barrier("atomic-checkpoint")
+        self.saved_at = trainer.global_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         # While updates are being skipped for non-finite values, keep the checkpoint from before.

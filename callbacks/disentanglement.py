@@ -45,7 +45,7 @@ def applicable_scores(latent_spec, datamodule) -> tuple[bool, bool, str | None]:
 
 
 def disentanglement_scores(model, datamodule, num_train: int = 2000, num_test: int = 1000, seed: int = 0,
-                           dci_n_estimators: int = 20) -> dict[str, float]:
+                           dci_n_estimators: int = 20, progress=None) -> dict[str, float]:
     """The ``eval/...`` scores that apply to ``model`` on ``datamodule`` (see the module docstring).
 
     Args:
@@ -57,12 +57,14 @@ def disentanglement_scores(model, datamodule, num_train: int = 2000, num_test: i
             ``num_test`` real samples.
         seed: every sample and classifier.
         dci_n_estimators: boosting stages of DCI's classifiers (reference 100).
+        progress: called with each score's ``eval/...`` name and value as soon as it is computed.
     """
     disentanglement, accuracy, _ = applicable_scores(model.latent_spec, datamodule)
     scores: dict[str, float] = {}
     if disentanglement:
+        report = None if progress is None else (lambda name, value: progress(f"eval/{name}", value))
         values = evaluate_disentanglement(datamodule, model.encode, num_train=num_train, num_test=num_test, seed=seed,
-                                          dci_n_estimators=dci_n_estimators)
+                                          dci_n_estimators=dci_n_estimators, progress=report)
         scores.update({f"eval/{name}": value for name, value in values.items()})
     if accuracy:
         label = _varying_factors(datamodule)[0]
@@ -84,7 +86,7 @@ class DisentanglementMetrics(PeriodicEvaluation):
         self.settings = dict(num_train=num_train, num_test=num_test, seed=seed, dci_n_estimators=dci_n_estimators)
 
     def evaluate(self, pl_module) -> dict[str, float]:
-        return disentanglement_scores(pl_module, self.datamodule, **self.settings)
+        return disentanglement_scores(pl_module, self.datamodule, **self.settings, progress=self.progress)
 
     def on_fit_start(self, trainer, pl_module) -> None:
         if trainer.fast_dev_run or not trainer.is_global_zero:

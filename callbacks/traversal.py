@@ -16,6 +16,7 @@ from pytorch_lightning.loggers import WandbLogger
 from callbacks.code_scatter import code_scatter_samples, plot_code_scatter
 from callbacks.data_kind import is_image_data, is_point_data
 from callbacks.eval_logging import should_run
+from callbacks.interrupt import abandon_on_signal
 from callbacks.traversal_grid import plot_traversal_grid, traversal_images
 
 
@@ -72,7 +73,11 @@ class LatentTraversal(pl.Callback):
                              num_points=num_points, seed=seed)
 
     def render(self, pl_module, label: str, title: str = "") -> dict[str, Path]:
-        return render_traversals(pl_module, self.datamodule, self.out_dir, label, title=title, **self.settings)
+        """The grids, or none when a signal abandoned them (callbacks/interrupt.py)."""
+        finished, paths = abandon_on_signal(
+            pl_module, f"iteration {pl_module.iteration}'s traversal grids",
+            lambda: render_traversals(pl_module, self.datamodule, self.out_dir, label, title=title, **self.settings))
+        return paths if finished else {}
 
     def log_images(self, trainer: pl.Trainer, iteration: int, paths: dict[str, Path], caption: str) -> None:
         for logger in trainer.loggers:

@@ -183,6 +183,12 @@ class TrainerConfig:
     log_every_n_steps: int = 50
     enable_progress_bar: bool = True
     fast_dev_run: bool = False  # one iteration, no logging or checkpoints: a smoke test
+    # Under DDP: seconds a rank waits in a collective (gradients, checkpoint barrier, start-up rendezvous) for
+    # the others before the run stops with "rank ... was lost". A rank that dies on this node is noticed
+    # within seconds anyway; this bounds the wait for one on another node, or one that hangs (an NCCL
+    # collective would otherwise wait for it). Rank 0's evaluations are not counted: the others wait for
+    # them without a limit. Raise it if a checkpoint takes minutes to write.
+    collective_timeout: float = 300.0
 
 
 @dataclass

@@ -6,6 +6,8 @@ factor values with `sample_factors`, and turn them into observations with
 """
 from __future__ import annotations
 
+import logging
+import os
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -16,6 +18,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.sampling import ResumableShuffle
 
+log = logging.getLogger(__name__)
+
 
 def loader_arguments(data: DictConfig, seed: int) -> dict[str, Any]:
     """The training loader's settings every datamodule takes: ``data.batch_size``, ``data.num_workers``, ``seed``."""
@@ -25,6 +29,26 @@ def loader_arguments(data: DictConfig, seed: int) -> dict[str, Any]:
 def dataset_section(data: DictConfig, name: str) -> dict[str, Any]:
     """The dataset's own keys (``data.<name>``, e.g. ``data.dsprites``) as plain Python values."""
     return OmegaConf.to_container(data[name], resolve=True)  # type: ignore[return-value]
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity, which a cluster's job limits), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def loader_workers(requested: int, rank: int = 0) -> int:
+    """``data.num_workers``, at most the cores available: more workers than cores only compete for them
+    (and torch warns of it on every loader). Rank 0 says so in one line when it caps them."""
+    cores = available_cores()
+    if requested <= cores:
+        return requested
+    if rank == 0:
+        log.warning(f"data.num_workers={requested} is more than the {cores} CPU cores available: "
+                    f"using {cores} loader workers")
+    return cores
 
 
 def trains_on_gpu(trainer) -> bool:
@@ -100,11 +124,12 @@ class FactorDataModule(pl.LightningDataModule, ABC):
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         dataset = self.train_dataset()
         sampler = ResumableShuffle(len(dataset), self.batch_size, self.seed, self.start_iteration, rank, world_size)
+        workers = loader_workers(self.num_workers, rank)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,  # workers (and their open files) live for the whole run
+            num_workers=workers,
+            persistent_workers=workers > 0,  # workers (and their open files) live for the whole run
             pin_memory=trains_on_gpu(trainer),
         )

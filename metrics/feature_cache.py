@@ -102,14 +102,21 @@ def feature_network(datamodule, data_config: dict, cache_dir: str | Path,
             print(describe(name, stored, f"cached at {path}"), flush=True)
             return network
         log.warning(f"feature network cache {path} is {problem}: training it again")
+    else:
+        print(f"feature network for {name}: not in the cache yet, training it on {settings.num_train} images "
+              f"(seconds to a minute on a CPU, once per data configuration)", flush=True)
     network, report = train_feature_network(datamodule, settings)
     stored = {"key": key, "state_dict": network.state_dict(), **report}
     where = f"cached at {path}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-        torch.save(stored, partial)
-        os.replace(partial, path)
+        try:
+            torch.save(stored, partial)
+            os.replace(partial, path)
+        except BaseException:  # a signal or a full disk during the write leaves no partial file behind
+            partial.unlink(missing_ok=True)
+            raise
     except OSError as error:  # a read-only or full disk costs a retraining next time, not the run
         log.warning(f"could not write the feature network cache {path} ({error}); set "
                     f"callbacks.metrics.feature_cache to a writable folder to keep it")

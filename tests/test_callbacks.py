@@ -199,7 +199,7 @@ SMALL_DSPRITES = ["experiment=dsprites", "data.dsprites.resolution=16", "data.ds
                   "model.generator.hidden=8"]
 
 
-def test_disentanglement_callback_logs_what_a_direct_evaluation_gives():
+def test_disentanglement_callback_logs_what_a_direct_evaluation_gives(capsys):
     cfg = load_config(SMALL_DSPRITES)
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule.observation_shape)
@@ -216,8 +216,64 @@ def test_disentanglement_callback_logs_what_a_direct_evaluation_gives():
         assert float(trainer.callback_metrics[f"eval/{name}"]) == pytest.approx(value, rel=1e-6, abs=1e-7)
     assert logger.logged == [({f"eval/{n}": v for n, v in expected.items()}, 4)]
     assert model.training
+    # each score was printed as it came, cheapest first, with its seconds: "eval: mig 0.01234 (0.4 s)"
+    printed = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("eval: ")]
+    assert [words[1] for words in printed] == ["mig", "sap", "dci_disentanglement", "dci_completeness",
+                                               "dci_informativeness", "factor_vae", "beta_vae"]
+    for _, name, value, seconds, unit in printed:
+        assert float(value) == pytest.approx(expected[name], rel=1e-3, abs=1e-4)
+        assert float(seconds.strip("(")) >= 0 and unit == "s)"
     callback.on_train_end(trainer, model)  # iteration 4 was just evaluated: not again
     assert len(logger.logged) == 1
+
+
+def test_a_signal_abandons_an_evaluation_at_once_logs_nothing_of_it_and_stops_the_run(capsys):
+    """SIGTERM in the middle of an evaluation that would run for a minute: it is abandoned within moments,
+    the score it had printed is not logged, the model is back in training mode, and the end-of-iteration
+    check writes the checkpoint and stops with a message naming what was abandoned."""
+    import os
+    import signal
+    import time
+
+    from callbacks.eval_logging import PeriodicEvaluation
+    from callbacks.interrupt import GracefulInterrupt, TrainingInterrupted, signals
+
+    class MinuteLong(PeriodicEvaluation):
+        def evaluate(self, pl_module):
+            self.progress("eval/first", 0.5)
+            pl_module.eval()
+            os.kill(os.getpid(), signal.SIGTERM)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                pass
+            return {"eval/first": 0.5, "eval/second": 0.25}
+
+    model = at_iteration(OneCodeModel(0), 4)
+    model.train()
+    logger = RecordingLogger()
+    trainer = stub_trainer(logger)
+    saved = []
+    checkpoint = SimpleNamespace(saved_at=None, last_path=Path("run/checkpoints/last.ckpt"),
+                                 save=lambda trainer: saved.append(trainer))
+    assert signals.install()
+    signals.phase = "training"
+    try:
+        start = time.monotonic()
+        MinuteLong(2).on_train_batch_end(trainer, model, None, None, 0)
+        assert time.monotonic() - start < 10
+        assert "eval: first 0.5" in capsys.readouterr().out
+        assert logger.logged == [] and trainer.callback_metrics == {}
+        assert model.training
+        trainer.global_step = 8
+        trainer.strategy = SimpleNamespace(reduce_boolean_decision=lambda decision, all: decision)
+        with pytest.raises(TrainingInterrupted) as stop:
+            GracefulInterrupt(checkpoint).on_train_batch_end(trainer, model, None, None, 0)
+        assert str(stop.value) == ("stopped by SIGTERM after iteration 4 (iteration 4's evaluation abandoned, nothing "
+                                   "of it logged); checkpoint saved to run/checkpoints/last.ckpt")
+        assert saved == [trainer]
+    finally:
+        signals.restore()
+    assert signal.getsignal(signal.SIGTERM) is not signals._handle
 
 
 class DigitOracle(OneCodeModel):

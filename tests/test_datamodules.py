@@ -420,3 +420,27 @@ def test_train_dataloader_yields_seeded_batches_of_the_configured_size(make):
     assert torch.equal(observations, again) and not torch.equal(observations, other)
     if isinstance(dm, DSpritesDataModule):  # observations are the renders of their factors
         assert torch.equal(observations, dm.observations_from_factors(factors, generator()))
+
+
+def test_loader_workers_never_exceed_the_cores_and_give_the_same_batches(caplog):
+    """data.num_workers above the cores available is capped at them with one line, torch then has no
+    warning to give, and the batches are those of a loader without workers."""
+    import logging
+    import os
+    import warnings
+
+    cores = len(os.sched_getaffinity(0))
+    capped = GaussianMixtureDataModule(batch_size=8, num_workers=cores + 3)
+    with caplog.at_level(logging.WARNING, logger="datamodules.base"):
+        loader = capped.train_dataloader()
+    assert loader.num_workers == cores
+    assert [record.getMessage() for record in caplog.records] == [
+        f"data.num_workers={cores + 3} is more than the {cores} CPU cores available: using {cores} loader workers"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "will create N worker processes" warning would raise here
+        first = next(iter(loader))
+    caplog.clear()
+    in_process = GaussianMixtureDataModule(batch_size=8, num_workers=0).train_dataloader()
+    assert caplog.records == []
+    expected = next(iter(in_process))
+    assert all(torch.equal(a, b) for a, b in zip(first, expected))

@@ -148,3 +148,66 @@ def test_ranks_in_sync_compares_every_rank_bit_for_bit(offset, expected):
     one_device = SimpleNamespace(world_size=1, loggers=[], callback_metrics={})
     RanksInSync().on_train_end(one_device, TwoRanks(1.0))
     assert one_device.callback_metrics == {}, "nothing to compare on one device"
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Lightning's launcher starts rank 1 as a child of rank 0)."""
+    children = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as file:
+                    parent = int(file.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == pid:
+                children.append(int(entry.name))
+    return children
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds rank 1's process through /proc")
+def test_a_killed_rank_stops_the_other_within_seconds_naming_it_and_the_checkpoint_resumes(tmp_path):
+    """Rank 1 killed with SIGKILL (as the out-of-memory killer does) in the middle of training: rank 0 stops
+    within seconds with one line naming rank 1 and the resume command, no traceback, and the last checkpoint
+    loads and resumes."""
+    import signal
+    import time
+
+    from callbacks.checkpoint import read_checkpoint
+    from configs.loading import locate_run
+    from train import build_model
+
+    run_dir = tmp_path / "ddp"
+    args = [sys.executable, "train.py", "experiment=gaussians", "trainer.accelerator=cpu", "trainer.devices=2",
+            "trainer.strategy=ddp", "data.batch_size=32", "logger.mode=disabled", "trainer.enable_progress_bar=false",
+            "callbacks.metrics.num_generated=2000", "trainer.max_steps=100000",
+            "callbacks.checkpoint.every_n_iterations=5",
+            f"run_dir={run_dir}"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert checkpoint.exists(), process.communicate(timeout=60)[1][-3000:]
+    (rank_1,) = child_pids(process.pid)
+    os.kill(rank_1, signal.SIGKILL)
+    killed = time.monotonic()
+    _, stderr = process.communicate(timeout=120)
+    seconds_to_stop = time.monotonic() - killed
+    assert process.returncode == 4, stderr[-3000:]
+    assert seconds_to_stop < 30, f"rank 0 took {seconds_to_stop:.1f} s to stop"
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: rank 1 was lost (killed by SIGKILL, which the out-of-memory killer sends too); the last checkpoint "
+        f"is intact: resume with: python train.py resume={run_dir}")
+    assert "Traceback" not in stderr and "GLHF" not in stderr
+
+    cfg = load_config([f"resume={run_dir}"])
+    state = read_checkpoint(locate_run(run_dir)[0], build_model(cfg, (2,)))
+    iterations = state["global_step"] // 2
+    assert iterations >= 5 and iterations % 5 == 0
+    resumed = subprocess.run([sys.executable, "train.py", f"resume={run_dir}", f"trainer.max_steps={iterations + 2}",
+                              "trainer.devices=1", "trainer.strategy=auto"],
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((run_dir / "summary.json").read_text())["iterations"] == iterations + 2

@@ -208,6 +208,21 @@ def test_a_second_call_loads_the_cached_network_without_training(network, digits
     assert printed.count("held-out accuracy digit 0.9") == 1 and str(path) in printed
 
 
+def test_training_on_first_use_is_announced_before_it_starts(digits, tmp_path, monkeypatch, capsys):
+    """A network not in the cache says it is being trained (seconds to a minute) before training it, and
+    once loaded from the cache says nothing of the kind."""
+    real_training = feature_cache.train_feature_network
+
+    def training(*args):
+        assert "not in the cache yet, training it on 600 images" in capsys.readouterr().out
+        return real_training(*args)
+
+    monkeypatch.setattr(feature_cache, "train_feature_network", training)
+    feature_network(digits, {"name": "digits", "path": None}, tmp_path, TINY)
+    feature_network(digits, {"name": "digits", "path": None}, tmp_path, TINY)
+    assert "training it" not in capsys.readouterr().out
+
+
 def test_a_corrupt_stale_or_misshapen_cache_is_retrained_with_a_warning(digits, tmp_path, monkeypatch, caplog):
     trainings = []
     real_training = feature_cache.train_feature_network

@@ -65,3 +65,14 @@ def test_report_table():
     assert mixed["dci_disentanglement"] < perfect["dci_disentanglement"] - 0.3
     lines = format_table(table).splitlines()
     assert len(lines) == 5 and lines[0].startswith("| code | mig | factor_vae |")
+
+
+def test_progress_reports_every_score_once_cheapest_first_with_the_returned_values():
+    data = ToyFactorData((3, 4, 5), noise=0.3)
+    calls = []
+    scores = evaluate_disentanglement(data, random_encoder(3, seed=1), progress=lambda *call: calls.append(call),
+                                      **SMALL)
+    assert [name for name, _ in calls] == ["mig", "sap", "dci_disentanglement", "dci_completeness",
+                                           "dci_informativeness", "factor_vae", "beta_vae"]
+    assert dict(calls) == scores
+    assert scores == evaluate_disentanglement(data, random_encoder(3, seed=1), **SMALL)

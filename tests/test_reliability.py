@@ -196,3 +196,70 @@ def test_resume_with_several_generator_updates_per_iteration_equals_uninterrupte
     final, expected = weights(tmp_path / "resumed"), weights(tmp_path / "reference")
     for name in expected:
         assert torch.equal(final[name], expected[name]), name
+
+
+# dSprites with disentanglement_lib's sample sizes: encoding the 30,000 images before the first score line
+# takes seconds; the rest of that evaluation (FactorVAE's and BetaVAE's votes alone encode 3 x 64 times as
+# many) would take well over ten minutes on a CPU.
+LONG_EVALUATION = ["experiment=dsprites", "trainer.max_steps=4", "data.batch_size=16", "logger.mode=disabled",
+                   "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1",
+                   "callbacks.traversal.enabled=false",
+                   "callbacks.checkpoint.every_n_iterations=100", "callbacks.metrics.every_n_iterations=2",
+                   "callbacks.metrics.num_train=20000", "callbacks.metrics.num_test=10000",
+                   "callbacks.metrics.fidelity=false"]
+
+
+def start_and_signal_on(line_start: str, args: list[str]) -> tuple[subprocess.Popen, str, float]:
+    """Start train.py, send SIGTERM as soon as it prints a line starting with ``line_start``; returns the
+    process, that line and the time of the signal."""
+    process = subprocess.Popen([sys.executable, "train.py", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    for line in process.stdout:
+        if line.startswith(line_start):
+            sent = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            return process, line, sent
+    raise AssertionError(f"no line starting with {line_start!r}: {process.communicate()[1][-3000:]}")
+
+
+@pytest.mark.slow
+def test_sigterm_during_an_evaluation_stops_within_seconds_then_resumes_exactly(tmp_path):
+    """SIGTERM once the evaluation at iteration 2 has printed its first score: the run stops within seconds
+    (not the evaluation's many minutes) with the checkpoint of iteration 2 and none of the evaluation's
+    scores logged; resumed, it ends with the weights of an uninterrupted run, bit for bit."""
+    interrupted = tmp_path / "interrupted"
+    process, line, sent = start_and_signal_on("eval: mig", [*LONG_EVALUATION, f"run_dir={interrupted}"])
+    _, stderr = process.communicate(timeout=120)
+    seconds_to_exit = time.monotonic() - sent
+    assert process.returncode == 143, stderr[-3000:]
+    first_score_seconds = float(line.rsplit("(", 1)[1].split()[0])
+    assert seconds_to_exit < 20, f"took {seconds_to_exit:.1f} s to stop"
+    assert seconds_to_exit < 3 * 64 * first_score_seconds / 10, "the evaluation would not have taken far longer"
+    assert "after iteration 2 (iteration 2's evaluation abandoned, nothing of it logged)" in stderr
+    assert f"resume with: python train.py resume={interrupted}" in stderr
+    checkpoint = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 2 * 5  # the iteration the evaluation followed (5 optimizer steps each)
+    assert not logged(interrupted, "eval/mig"), "the abandoned evaluation's scores are not logged"
+    assert logged(interrupted, "train/divergence"), "the training scalars are"
+
+    resumed = run_cli(f"resume={interrupted}", "callbacks.metrics.enabled=false")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    reference = tmp_path / "reference"
+    train(load_config([*LONG_EVALUATION, "callbacks.metrics.enabled=false", f"run_dir={reference}"]))
+    final, expected = weights(interrupted), weights(reference)
+    assert final.keys() == expected.keys()
+    for name in expected:
+        assert torch.equal(final[name], expected[name]), name
+
+
+@pytest.mark.slow
+def test_sigterm_during_start_up_stops_at_once_and_leaves_no_run_folder(tmp_path):
+    run_dir = tmp_path / "run"
+    # "run folder:" is printed before the data and the model are built
+    process, _, sent = start_and_signal_on("run folder:", [*LONG_EVALUATION, f"run_dir={run_dir}"])
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr[-3000:]
+    assert time.monotonic() - sent < 10
+    assert stderr.strip().splitlines()[-1] == ("stopped by SIGTERM during start-up, before the first iteration; "
+                                               "nothing was trained (no checkpoint to resume): run the command again")
+    assert not run_dir.exists()

@@ -58,6 +58,22 @@ def test_short_run_leaves_config_checkpoint_and_summary(tmp_path, capsys):
     assert (run_dir / "csv" / "metrics.csv").exists()
 
 
+@pytest.mark.slow
+def test_run_output_counts_iterations_not_optimizer_steps(tmp_path):
+    """3 iterations of 5 optimizer steps each (1 critic, 3 generator, 1 Q): the end of training is said in
+    iterations, and Lightning's line counting 15 "steps" is not printed."""
+    result = subprocess.run([sys.executable, "train.py", "experiment=gaussians", "trainer.max_steps=3",
+                             "model.n_generator=3", "model.critic.kind=mlp", "model.critic.hidden=16",
+                             "logger.mode=disabled", "trainer.enable_progress_bar=false",
+                             "callbacks.metrics.num_generated=2000",
+                             f"run_dir={tmp_path / 'run'}"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "training stopped after 3 iterations (trainer.max_steps)" in output
+    assert "max_steps=15" not in output and "`Trainer.fit` stopped" not in output
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["optimizer_steps"] == 15
+
+
 def test_mnist_without_files_names_the_missing_file(tmp_path):
     result = subprocess.run(
         [sys.executable, "train.py", "experiment=mnist", f"data.path={tmp_path}", "logger.mode=disabled",
