@@ -34,8 +34,8 @@ presets (experiment=...): {presets}
 
 main keys (configs/schema.py documents all of them):
   model.name             {models}
-  model.info_weight      lam / eps of the structured regularization (0 = plain Sinkhorn GAN)
-  model.ot.blur          sqrt(eps), the entropic blur of the Sinkhorn divergence
+  model.reward           lam, the reward for pairing a code with data it is informative of (0 = plain Sinkhorn GAN)
+  model.ot.blur          sqrt(eps), the entropic blur of the Sinkhorn divergence (the reward does not change with it)
   model.latent.*         categorical=[K,...], continuous=N, noise=N
   data.name              {datasets} (data.path=... for files)
   trainer.max_steps      training iterations (n_critic critic + n_generator generator updates each)
@@ -43,7 +43,7 @@ main keys (configs/schema.py documents all of them):
   logger.mode            offline | online | disabled
   seed, run_dir
 
-example: python train.py experiment=dsprites model.info_weight=4 trainer.max_steps=500
+example: python train.py experiment=dsprites model.reward=1.0 trainer.max_steps=500
 """
 
 

@@ -6,7 +6,9 @@ the wrong type, an unknown preset or choice - raises :class:`ConfigError` with a
 
 Every source of keys (the YAML files, a run's saved ``config.yaml``, the command line) is read through
 :func:`read_yaml` or :func:`read_overrides`, which move keys listed in :data:`RENAMED_KEYS` to their new
-names, so old sweeps, command lines and run folders keep working after a rename.
+names, so old sweeps, command lines and run folders keep working after a rename; :func:`merge_sources`
+merges them over the schema and converts the old ``model.info_weight`` to ``model.reward``
+(:func:`reward_of_info_weight`).
 """
 from __future__ import annotations
 
@@ -38,6 +40,19 @@ RENAMED_KEYS = {
     "callbacks.metrics.every_n_steps": "callbacks.metrics.every_n_iterations",
     "callbacks.checkpoint.every_n_steps": "callbacks.checkpoint.every_n_iterations",
 }
+
+
+# A key replaced by one of another meaning. model.info_weight was lam / eps with eps = blur^2, so the same
+# value meant another reward at another blur; model.reward is lam itself. The old key still loads, with one
+# DeprecatedKeyWarning per source, converted at the blur of the merged configuration (the product the loss
+# used to take); giving both in one source is a ConfigError.
+INFO_WEIGHT, REWARD = "model.info_weight", "model.reward"
+
+
+def reward_of_info_weight(info_weight: float, blur: float) -> float:
+    """lam of an old ``model.info_weight`` (lam / eps) at ``blur``: ``info_weight * blur^2``, the very float
+    the loss multiplied the pmi by, so a converted run trains bit for bit as before."""
+    return info_weight * blur**2
 
 
 class ConfigError(ValueError):
@@ -101,7 +116,7 @@ def rename_old_keys(cfg: DictConfig, source: str) -> DictConfig:
         return cfg  # not a mapping: the merge with the schema reports it
     tree = OmegaConf.to_container(cfg, resolve=False)  # interpolations stay as written
     found = {old: new for old, new in RENAMED_KEYS.items() if _has(tree, old)}
-    for old, new in found.items():
+    for old, new in [*found.items(), *([(INFO_WEIGHT, REWARD)] if _has(tree, INFO_WEIGHT) else [])]:
         if _has(tree, new):
             raise ConfigError(f"{source} gives both {old} and {new}: keep only {new} (the old name is deprecated)")
     for old, new in found.items():
@@ -109,6 +124,14 @@ def rename_old_keys(cfg: DictConfig, source: str) -> DictConfig:
         # warn_explicit with line 0: one line naming the source, without a line of our code under it.
         warnings.warn_explicit(f"{old} is deprecated and will be removed; use its new name {new} "
                                "(the value is taken over unchanged)", DeprecatedKeyWarning, source, 0)
+    if _has(tree, INFO_WEIGHT):
+        parent, leaf = _parent(tree, INFO_WEIGHT)
+        if isinstance(parent[leaf], bool) or not isinstance(parent[leaf], (int, float)):
+            raise ConfigError(f"{INFO_WEIGHT}={parent[leaf]} ({source}): must be a number; better, set {REWARD} "
+                              "(lam) instead")
+        warnings.warn_explicit(f"{INFO_WEIGHT} (lam / eps) is deprecated and will be removed; set {REWARD} (lam) "
+                               f"instead (converted here: {REWARD} = info_weight * blur^2 at the run's blur)",
+                               DeprecatedKeyWarning, source, 0)
     return OmegaConf.create(tree) if found else cfg
 
 
@@ -122,10 +145,30 @@ def read_overrides(overrides: Sequence[str]) -> DictConfig:
     return rename_old_keys(OmegaConf.from_dotlist(list(overrides)), "command line")
 
 
+def merge_sources(*sources: DictConfig) -> DictConfig:
+    """The schema with ``sources`` (from :func:`read_yaml` and :func:`read_overrides`) merged over it in
+    order, each later one winning; a source's old ``model.info_weight`` becomes ``model.reward`` at the merged
+    blur, unless a later source sets ``model.reward``. Not yet validated."""
+    cfg = OmegaConf.structured(Config)
+    info_weight = None
+    for source in sources:
+        if OmegaConf.select(source, INFO_WEIGHT, default=None) is not None:
+            tree = OmegaConf.to_container(source, resolve=False)
+            parent, leaf = _parent(tree, INFO_WEIGHT)
+            info_weight = parent.pop(leaf)
+            source = OmegaConf.create(tree)
+        elif OmegaConf.select(source, REWARD, default=None) is not None:
+            info_weight = None
+        cfg = OmegaConf.merge(cfg, source)
+    if info_weight is not None:
+        cfg.model.reward = reward_of_info_weight(info_weight, cfg.model.ot.blur)
+    return cfg
+
+
 def saved_config(run_dir: Path, cli: DictConfig) -> DictConfig:
     """A run's saved ``config.yaml`` over the schema, with ``cli`` on top (resuming, inspect_checkpoint.py);
     not yet validated."""
-    return OmegaConf.merge(OmegaConf.structured(Config), read_yaml(run_dir / "config.yaml"), cli)
+    return merge_sources(read_yaml(run_dir / "config.yaml"), cli)
 
 
 RESUMABLE_GROUPS = ("trainer.", "logger.", "callbacks.")
@@ -176,20 +219,20 @@ def load_config(overrides: list[str] | None = None) -> DictConfig:
             cfg = _resume_config(cli, overrides)
             validate(cfg)
             return cfg
-        cfg = OmegaConf.structured(Config)
-        cfg = OmegaConf.merge(cfg, read_yaml(CONFIG_DIR / "base.yaml"))
-        experiment = cli.get("experiment", cfg.experiment)
+        base = read_yaml(CONFIG_DIR / "base.yaml")
+        sources = [base]
+        experiment = cli.get("experiment", base.get("experiment"))
         if experiment is not None:
             preset = EXPERIMENT_DIR / f"{experiment}.yaml"
             if not preset.exists():
                 raise ConfigError(f"experiment={experiment}: no such preset; choose one of {', '.join(presets())}")
-            cfg = OmegaConf.merge(cfg, read_yaml(preset))
-        cfg = OmegaConf.merge(cfg, cli)
+            sources.append(read_yaml(preset))
+        cfg = merge_sources(*sources, cli)
     except OmegaConfBaseException as error:
         raise ConfigError(_one_line(error)) from None
     validate(cfg)
     if cfg.model.name == "sinkhorn":
-        cfg.model.info_weight = 0.0  # the baseline is the same model without the regularization
+        cfg.model.reward = 0.0  # the baseline is the same model without the regularization
     return cfg
 
 
@@ -212,7 +255,7 @@ def validate(cfg: DictConfig) -> None:
     checks = [
         ("model.ot.blur", cfg.model.ot.blur > 0, "must be > 0"),
         ("model.ot.scaling", 0 < cfg.model.ot.scaling < 1, "must be in (0, 1); 0.7-0.9 is the useful range"),
-        ("model.info_weight", cfg.model.info_weight >= 0, "must be >= 0"),
+        ("model.reward", cfg.model.reward >= 0, "must be >= 0 (lam; 0 is the plain Sinkhorn GAN)"),
         ("model.info_warmup", 0 <= cfg.model.info_warmup <= 1, "must be in [0, 1]"),
         ("model.code_model.prior_mix", 0 <= cfg.model.code_model.prior_mix < 1,
          "must be in [0, 1): the weight of the prior in the mixture (1 - a) Q + a p(c); 0 uses Q itself"),
@@ -249,11 +292,16 @@ def model_config(model: dict | ModelConfig) -> ModelConfig:
     Lightning's ``load_from_checkpoint`` passes back to a model) or from a :class:`ModelConfig`.
 
     Keys a dict lacks - settings added after its checkpoint was written - take the schema's defaults, and
-    values take the schema's types, so the models read ``cfg.ot.blur`` without converting anything.
+    values take the schema's types, so the models read ``cfg.ot.blur`` without converting anything; an old
+    ``info_weight`` becomes the ``reward`` at the dict's blur.
 
     Raises:
         ConfigError: an unknown key or a value of the wrong type, in one line naming the key.
     """
+    if isinstance(model, dict) and "info_weight" in model:  # a checkpoint from before model.reward
+        blur = model.get("ot", {}).get("blur", ModelConfig().ot.blur)
+        model = {**{k: v for k, v in model.items() if k != "info_weight"},
+                 "reward": reward_of_info_weight(model["info_weight"], blur)}
     try:
         typed = OmegaConf.merge(OmegaConf.structured(ModelConfig), model)
         return OmegaConf.to_object(typed)  # type: ignore[return-value]

@@ -62,7 +62,7 @@ class Registry(MutableMapping):
         return f"Registry({self.key!r}, {self._entries!r})"
 
 
-# `sinkhorn` is the informative OT GAN with info_weight forced to 0 (configs/loading.py), not a copy.
+# `sinkhorn` is the informative OT GAN with model.reward forced to 0 (configs/loading.py), not a copy.
 MODELS = Registry("model.name", {
     "informative_ot": "lightning_modules.informative_ot:InformativeOTGAN",
     "sinkhorn": "lightning_modules.informative_ot:InformativeOTGAN",

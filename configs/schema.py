@@ -141,9 +141,14 @@ class OTConfig:
 
 @dataclass
 class ModelConfig:
-    # a name of configs/registry.py's MODELS: informative_ot | sinkhorn (= informative_ot with info_weight 0) | infogan
+    # a name of configs/registry.py's MODELS: informative_ot | sinkhorn (= informative_ot with reward 0) | infogan
     name: str = "informative_ot"
-    info_weight: float = 8.0  # lam / eps of PAPER.md eq. 3; 0 is the plain Sinkhorn GAN
+    # lam, the weight of the code's mutual information in the structured regularization (docs/method.md
+    # eq. 3): the cost of pairing latent sample i with observation j is lowered by lam * pmi_ij (eq. 6,
+    # lightning_modules/ot.py). It does not change with the blur: what it weighs against is the entropy
+    # term eps = blur^2. 0 is the plain Sinkhorn GAN (model.name=sinkhorn forces it). Set by every preset.
+    # Its old form model.info_weight = lam / eps still loads, converted at the run's blur (CHANGELOG.md).
+    reward: float = 0.72
     # informative_ot: fraction of max_steps over which the reward rises linearly from 0 to info_weight, so
     # that the generator draws the data before the code can outweigh the cost (0: the full reward at once).
     info_warmup: float = 0.0

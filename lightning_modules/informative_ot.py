@@ -1,4 +1,4 @@
-r"""The informative OT GAN (PAPER.md section 5) and, with ``info_weight = 0``, the plain Sinkhorn GAN.
+r"""The informative OT GAN (docs/method.md) and, with ``reward = 0``, the plain Sinkhorn GAN.
 
 One training step (one iteration):
 
@@ -14,7 +14,7 @@ One training step (one iteration):
    exact for the plan's posterior even where the plan's rows have not converged. With ``model.code_model.generated_weight`` Q
    also fits the generated pairs :math:`(c_i, G(z_i))` (G detached), the warm-up of section 5.
 
-``info_weight = 0`` runs this same code: the perturbation is multiplied by zero, Q is still fitted (so the
+``reward = 0`` runs this same code: the perturbation is multiplied by zero, Q is still fitted (so the
 baseline has the same encoder for metrics) and the random numbers drawn are the same.
 """
 from __future__ import annotations
@@ -90,15 +90,15 @@ class InformativeOTGAN(LatentGAN):
         return self.cfg.ot.global_batch and world_size() > 1
 
     @property
-    def info_weight(self) -> float:
-        """This iteration's lam / eps: ``model.info_weight``, ramped up from 0 over ``model.info_warmup``."""
-        return self.cfg.info_weight * linear_warmup(self.cfg.info_warmup, self.total_iterations)(self.iteration)
+    def reward(self) -> float:
+        """This iteration's lam: ``model.reward``, ramped up from 0 over ``model.info_warmup``."""
+        return self.cfg.reward * linear_warmup(self.cfg.info_warmup, self.total_iterations)(self.iteration)
 
     def divergence(self, x: Tensor, y: Tensor, pmi: Tensor) -> InformativeSinkhorn:
         """The perturbed Sinkhorn divergence of eq. (6) between generated and real features."""
         ot = self.cfg.ot
         return informative_sinkhorn_divergence(
-            x, y, pmi=pmi, info_weight=self.info_weight, blur=ot.blur, scaling=ot.scaling,
+            x, y, pmi=pmi, reward=self.reward, blur=ot.blur, scaling=ot.scaling,
             diameter=ot.diameter, extra_iterations=ot.extra_iterations,
         )
 

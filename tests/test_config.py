@@ -1,7 +1,6 @@
 """Configuration merging (schema <- base <- preset <- command line) and its one-line errors; renamed keys
 (configs/loading.py, RENAMED_KEYS) still loading under their old names; the typed model settings the
 models read, from the plain dict checkpoints store."""
-import re
 import subprocess
 import sys
 import warnings
@@ -10,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from configs.loading import (
-    EXPERIMENT_DIR, RENAMED_KEYS, ConfigError, DeprecatedKeyWarning, load_config, model_config, presets, to_plain,
+    RENAMED_KEYS, ConfigError, DeprecatedKeyWarning, load_config, model_config, presets, to_plain,
 )
 from configs.schema import ModelConfig, OptimizerConfig
 
@@ -31,34 +30,55 @@ def test_every_preset_loads():
         assert load_config([f"experiment={name}"]).experiment == name
 
 
-@pytest.mark.parametrize("name", sorted(set(presets()) - {"gaussians"}))
-def test_image_presets_reward_the_code_as_their_comments_state(name):
-    """Every image preset states its reward lam = info_weight * eps = info_weight * blur^2 (PAPER eq. 6:
-    the cost is perturbed by lam times the pmi) on its info_weight line, the value image_study.md
-    measured; a blur changed without rescaling info_weight would silently change the reward."""
-    stated = re.search(r"info_weight: .*# lam = info_weight \* blur\^2 = ([0-9.]+)",
-                       (EXPERIMENT_DIR / f"{name}.yaml").read_text())
-    assert stated, f"configs/experiment/{name}.yaml: state the reward on the info_weight line"
-    ot_model = load_config([f"experiment={name}"]).model
-    assert ot_model.info_weight * ot_model.ot.blur ** 2 == pytest.approx(float(stated.group(1)), abs=1e-3)
+@pytest.mark.parametrize("name,reward", [("gaussians", 0.72), ("digits", 0.5), ("mnist", 0.5), ("dsprites", 0.7),
+                                         ("dsprites64", 0.7), ("shapes3d", 0.7)])
+def test_presets_set_the_reward_itself_so_a_new_blur_keeps_it(name, reward):
+    """model.reward is lam (docs/method.md eq. 6: the cost is lowered by lam * pmi), whatever the blur."""
+    assert load_config([f"experiment={name}"]).model.reward == reward
+    assert load_config([f"experiment={name}", "model.ot.blur=0.5"]).model.reward == reward
+    assert set(presets()) == {"gaussians", "digits", "mnist", "dsprites", "dsprites64", "shapes3d"}
 
 
 def test_sinkhorn_baseline_is_informative_ot_without_regularization():
-    cfg = load_config(["model.name=sinkhorn", "model.info_weight=8"])
-    assert cfg.model.info_weight == 0.0
+    cfg = load_config(["model.name=sinkhorn", "model.reward=0.5"])
+    assert cfg.model.reward == 0.0
+
+
+@pytest.mark.parametrize("args,info_weight,blur,reward", [
+    (["model.info_weight=8"], 8.0, 0.3, 0.72),
+    (["experiment=dsprites", "model.info_weight=31.1"], 31.1, 0.15, 0.69975),
+    (["model.info_weight=31.1", "model.ot.blur=0.15"], 31.1, 0.15, 0.69975),
+])
+def test_old_info_weight_loads_as_the_reward_at_the_runs_blur_with_one_warning(args, info_weight, blur, reward):
+    """info_weight was lam / eps: the same number times blur^2, the float the loss used to multiply the pmi by."""
+    cfg, messages, sources = renamed_key_warnings(lambda: load_config(args))
+    assert cfg.model.reward == info_weight * blur**2 == reward
+    assert "info_weight" not in to_plain(cfg)["model"]
+    assert len(messages) == 1 and sources == ["command line"]
+    assert "model.info_weight" in messages[0] and "model.reward" in messages[0] and "\n" not in messages[0]
+
+
+def test_old_info_weight_beside_the_reward_or_not_a_number_is_a_one_line_error():
+    with pytest.raises(ConfigError, match="keep only model.reward"):
+        load_config(["model.info_weight=8", "model.reward=0.5"])
+    with pytest.raises(ConfigError, match="model.info_weight=abc"):
+        load_config(["model.info_weight=abc"])
 
 
 def test_model_config_gives_keys_an_old_checkpoint_lacks_their_defaults_and_values_their_types():
     """A checkpoint written before code_model.prior_mix existed stores a model dict without it."""
     saved = to_plain(load_config(["model.code_model.prior_mix=0.3", "model.critic.spectral_norm=true"]).model)
     del saved["code_model"]["prior_mix"]
-    saved["info_weight"] = 3  # an int where the schema says float, as a hand-written dict may have
+    saved["reward"] = 1  # an int where the schema says float, as a hand-written dict may have
     cfg = model_config(saved)
     assert isinstance(cfg, ModelConfig) and isinstance(cfg.critic.optimizer, OptimizerConfig)
     assert cfg.code_model.prior_mix == 0.0  # the schema's default, not the 0.3 of the run
-    assert cfg.info_weight == 3.0 and type(cfg.info_weight) is float
+    assert cfg.reward == 1.0 and type(cfg.reward) is float
     assert cfg.critic.spectral_norm is True and cfg.latent.categorical == [25] and cfg.critic.optimizer.lr == 2e-4
     assert "prior_mix" not in saved["code_model"]  # the caller's dict is not filled in
+    del saved["reward"]
+    saved["info_weight"], saved["ot"]["blur"] = 22.2, 0.15  # a checkpoint from before model.reward
+    assert model_config(saved).reward == 22.2 * 0.15**2 == 0.49949999999999994
 
 
 def test_model_config_of_a_model_config_is_the_same_settings_and_converts_back_to_the_dict():
@@ -116,7 +136,7 @@ def test_command_line_exits_nonzero_with_one_line(args, fragment):
 def test_help_lists_presets():
     result = subprocess.run([sys.executable, "train.py", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
-    assert "dsprites" in result.stdout and "model.info_weight" in result.stdout
+    assert "dsprites" in result.stdout and "model.reward" in result.stdout
 
 
 def renamed_key_warnings(load):
@@ -224,3 +244,19 @@ def test_command_line_shows_the_old_key_warning_as_one_line():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 2 and "trainer.max_steps" in lines[1]
     assert "callbacks.metrics.every_n_steps" in lines[0] and "callbacks.metrics.every_n_iterations" in lines[0]
+
+
+def test_run_folder_saved_with_info_weight_resumes_and_inspects_with_the_reward_at_its_blur(tmp_path):
+    from inspect_checkpoint import run_config
+
+    saved = to_plain(load_config(["experiment=dsprites"]))
+    del saved["model"]["reward"]
+    saved["model"]["info_weight"] = 31.1  # as the dsprites preset's runs wrote it, at blur 0.15
+    run_dir = tmp_path / "old_run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    OmegaConf.save(OmegaConf.create(saved), run_dir / "config.yaml")
+    for load in (lambda: load_config([f"resume={run_dir}"]), lambda: run_config(run_dir)):
+        cfg, messages, sources = renamed_key_warnings(load)
+        assert cfg.model.reward == 31.1 * 0.15**2 == 0.69975
+        assert len(messages) == 1 and sources == [str(run_dir / "config.yaml")]

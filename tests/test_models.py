@@ -134,11 +134,11 @@ def test_latent_layout_prior_and_traversal():
 
 @pytest.mark.slow
 def test_regularization_makes_the_code_informative_on_the_ring():
-    """8-mode ring, 200 iterations: with info_weight 8 the code picks the mode; with 0 it does not."""
+    """8-mode ring, 200 iterations: with reward 0.72 the code picks the mode; with 0 it does not."""
     purity = {}
-    for weight in (8.0, 0.0):
+    for reward in (0.72, 0.0):
         pl.seed_everything(0)
-        cfg = model_config("model.latent.categorical=[8]", f"model.info_weight={weight}", "model.code_model.hidden=64",
+        cfg = model_config("model.latent.categorical=[8]", f"model.reward={reward}", "model.code_model.hidden=64",
                            "model.generator.hidden=128")
         model = InformativeOTGAN(cfg, (2,))
         datamodule = GaussianMixtureDataModule(mixture="ring", batch_size=64, num_samples=20000)
@@ -147,12 +147,12 @@ def test_regularization_makes_the_code_informative_on_the_ring():
         with torch.no_grad():
             samples = model.generate(latent)
         scores = mixture_quality(samples, latent.categorical[:, 0], datamodule.modes, datamodule.std, 8)
-        purity[weight] = scores["code_purity"]
-        if weight > 0:
+        purity[reward] = scores["code_purity"]
+        if reward > 0:
             assert scores["modes_captured"] == 8 and scores["high_quality_frac"] > 0.4
             # the encoder reads the code back from generated samples
             assert (model.encode(samples)[:, 0] == latent.categorical[:, 0]).float().mean() > 0.9
-    assert purity[8.0] > 0.95 and purity[0.0] < 0.6
+    assert purity[0.72] > 0.95 and purity[0.0] < 0.6
 
 
 class Captured(Exception):
@@ -423,15 +423,15 @@ def test_the_models_adam_takes_the_per_parameter_loops_steps_bit_for_bit():
 
 
 def test_info_warmup_ramps_the_reward_linearly_from_zero_then_holds_it():
-    """info_warmup 0.5 of 4 iterations: lam / eps is 0, 1/2, 1, 1 times info_weight at iterations 0-3, in
+    """info_warmup 0.5 of 4 iterations: lam is 0, 1/2, 1, 1 times the reward at iterations 0-3, in
     the critic's solve and the generator's alike (a function of the global step, so a resume continues it)."""
     class Recording(InformativeOTGAN):
         def divergence(self, x, y, pmi):
-            self.weights.append(self.info_weight)
+            self.weights.append(self.reward)
             return super().divergence(x, y, pmi)
 
-    model = Recording(model_config("model.critic.kind=mlp", "model.info_weight=6", "model.info_warmup=0.5"), (2,))
+    model = Recording(model_config("model.critic.kind=mlp", "model.reward=6", "model.info_warmup=0.5"), (2,))
     model.weights = []
     fit(model, GaussianMixtureDataModule(batch_size=32, num_samples=256), iterations=4)
     assert model.weights == [0.0, 0.0, 3.0, 3.0, 6.0, 6.0, 6.0, 6.0]
-    assert InformativeOTGAN(model_config("model.info_weight=6"), (2,)).info_weight == 6.0  # no warm-up by default
+    assert InformativeOTGAN(model_config("model.reward=6"), (2,)).reward == 6.0  # no warm-up by default
