@@ -25,10 +25,13 @@ from configs.loading import ConfigError, load_config, locate_run, presets, to_pl
 from configs.registry import DATAMODULES, MODELS
 
 HELP = """\
-usage: python train.py [experiment=NAME] [key=value ...]
+usage: python train.py [experiment=NAME] [key=value ...] [--print-config]
 
 Trains the model of the preset (default: gaussians) and writes config.yaml, summary.json and
-checkpoints/last.ckpt under run_dir (default runs/<timestamp>).
+checkpoints/last.ckpt under run_dir (default runs/<timestamp>). A preset runs each model at its own
+settings (model.name=infogan: InfoGAN's; the preset's model_settings), and key=value pairs override them.
+
+  --print-config         print the resolved configuration of the command and exit: no training, no run folder
 
 presets (experiment=...): {presets}
 
@@ -259,16 +262,23 @@ def final_report(summary: dict[str, Any], run_dir: Path) -> str:
     return "\n".join(lines)
 
 
+PRINT_CONFIG = "--print-config"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(arg in ("-h", "--help", "help") for arg in argv):
         print(HELP.format(presets=", ".join(presets()), models=" | ".join(MODELS), datasets=" | ".join(DATAMODULES)))
         return 0
+    print_only = PRINT_CONFIG in argv
     try:
-        cfg = load_config(argv)
+        cfg = load_config([arg for arg in argv if arg != PRINT_CONFIG])
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if print_only:
+        print(OmegaConf.to_yaml(cfg, resolve=True), end="")
+        return 0
     from callbacks import TrainingInterrupted
     from callbacks.checkpoint import CheckpointError
     from datamodules import MissingDataError

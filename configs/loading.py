@@ -1,8 +1,16 @@
-"""Build a run's configuration: schema <- configs/base.yaml <- configs/experiment/<name>.yaml <- command line.
+"""Build a run's configuration: schema <- configs/base.yaml <- configs/experiment/<name>.yaml <- the preset's
+``model_settings`` of the chosen model <- command line.
 
 The command line is a list of dotted ``key=value`` pairs (the form W&B sweeps pass with
 ``${args_no_hyphens}``); ``experiment=<name>`` picks the preset. Any problem - an unknown key, a value of
 the wrong type, an unknown preset or choice - raises :class:`ConfigError` with a one-line message.
+
+A preset's ``model:`` block holds its settings for the method; its top-level ``model_settings:`` maps a
+model name (``infogan``, ...) to the keys of ``model:`` that model runs with instead, its own best measured
+settings, applied when ``model.name`` names it (:func:`model_settings`). So ``experiment=digits
+model.name=infogan`` runs InfoGAN as the benchmarks do, and a ``model.*`` on the command line still wins.
+``model_settings`` is read from presets only; the resolved configuration (``config.yaml``) holds the
+merged ``model:`` block, not the table.
 
 Every source of keys (the YAML files, a run's saved ``config.yaml``, the command line) is read through
 :func:`read_yaml` or :func:`read_overrides`, which move keys listed in :data:`RENAMED_KEYS` to their new
@@ -165,6 +173,16 @@ def merge_sources(*sources: DictConfig) -> DictConfig:
     return cfg
 
 
+def model_settings(table: DictConfig | None, name: str, path: Path) -> DictConfig:
+    """The settings for model ``name`` in a preset's ``model_settings`` ``table`` (read from ``path``) as a
+    source of keys, ``{"model": {...}}``; empty when the preset has none for it."""
+    table = table or {}
+    unknown = [model for model in table if model not in MODELS]
+    if unknown:
+        raise ConfigError(f"{path}: model_settings.{unknown[0]}: no such model; keys are model names: {', '.join(MODELS)}")
+    return OmegaConf.create({"model": table.get(name, {})})
+
+
 def saved_config(run_dir: Path, cli: DictConfig) -> DictConfig:
     """A run's saved ``config.yaml`` over the schema, with ``cli`` on top (resuming, inspect_checkpoint.py);
     not yet validated."""
@@ -223,10 +241,13 @@ def load_config(overrides: list[str] | None = None) -> DictConfig:
         sources = [base]
         experiment = cli.get("experiment", base.get("experiment"))
         if experiment is not None:
-            preset = EXPERIMENT_DIR / f"{experiment}.yaml"
-            if not preset.exists():
+            path = EXPERIMENT_DIR / f"{experiment}.yaml"
+            if not path.exists():
                 raise ConfigError(f"experiment={experiment}: no such preset; choose one of {', '.join(presets())}")
-            sources.append(read_yaml(preset))
+            preset = read_yaml(path)
+            table = preset.pop("model_settings", None)  # not a key of the run: the model block takes its row
+            name = OmegaConf.select(cli, "model.name", default=None) or merge_sources(base, preset).model.name
+            sources += [preset, model_settings(table, name, path)]
         cfg = merge_sources(*sources, cli)
     except OmegaConfBaseException as error:
         raise ConfigError(_one_line(error)) from None

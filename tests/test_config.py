@@ -260,3 +260,67 @@ def test_run_folder_saved_with_info_weight_resumes_and_inspects_with_the_reward_
         cfg, messages, sources = renamed_key_warnings(load)
         assert cfg.model.reward == 31.1 * 0.15**2 == 0.69975
         assert len(messages) == 1 and sources == [str(run_dir / "config.yaml")]
+
+
+# InfoGAN's best measured settings on the image presets (benchmarks/results/image_study.md), as the
+# benchmarks ran it before the presets held them.
+INFOGAN_IMAGE_SETTINGS = {"n_generator": 1, "spectral_norm": False, "simultaneous_updates": False, "critic_lr": 2e-4}
+
+
+def image_settings(model) -> dict:
+    return {"n_generator": model.n_generator, "spectral_norm": model.critic.spectral_norm,
+            "simultaneous_updates": model.simultaneous_updates, "critic_lr": model.critic.optimizer.lr}
+
+
+@pytest.mark.parametrize("preset", ["digits", "dsprites", "mnist", "dsprites64", "shapes3d"])
+def test_a_preset_runs_infogan_at_its_own_benchmark_settings_and_the_method_at_the_presets(preset):
+    infogan = load_config([f"experiment={preset}", "model.name=infogan"]).model
+    assert image_settings(infogan) == INFOGAN_IMAGE_SETTINGS
+    method = load_config([f"experiment={preset}"]).model
+    assert method.critic.spectral_norm is True and method.n_generator == (1 if preset in ("digits", "mnist") else 3)
+    # Everything else is the preset's model block, for every model: the comparison changes only these keys.
+    assert infogan.latent == method.latent and infogan.generator == method.generator
+
+
+def test_digits_and_dsprites_resolve_infogan_to_the_settings_the_benchmarks_measured():
+    assert image_settings(load_config(["experiment=digits", "model.name=infogan"]).model) == {
+        "n_generator": 1, "spectral_norm": False, "simultaneous_updates": False, "critic_lr": 2e-4}
+    dsprites = load_config(["experiment=dsprites", "model.name=infogan"]).model
+    assert image_settings(dsprites) == {"n_generator": 1, "spectral_norm": False, "simultaneous_updates": False,
+                                        "critic_lr": 2e-4}
+    assert dsprites.generator.optimizer.lr == 5e-4  # the preset's, not InfoGAN's own
+    gaussians = load_config(["model.name=infogan"]).model
+    assert gaussians.generator.optimizer.lr == 2e-4 and load_config([]).model.generator.optimizer.lr == 1e-3
+
+
+def test_the_command_line_overrides_a_models_preset_settings():
+    cfg = load_config(["experiment=dsprites", "model.name=infogan", "model.critic.spectral_norm=true",
+                       "model.n_generator=2"]).model
+    assert cfg.critic.spectral_norm is True and cfg.n_generator == 2
+    assert cfg.critic.optimizer.lr == 2e-4  # the other per-model settings still apply
+
+
+def test_model_settings_are_not_a_key_of_the_run_and_name_models(tmp_path, monkeypatch):
+    import configs.loading as loading
+
+    with pytest.raises(ConfigError, match="model_settings"):
+        load_config(["model_settings.infogan.n_generator=2"])
+    assert "model_settings" not in to_plain(load_config(["experiment=digits"]))
+    (tmp_path / "odd.yaml").write_text("model_settings:\n  gan:\n    n_generator: 2\n")
+    monkeypatch.setattr(loading, "EXPERIMENT_DIR", tmp_path)
+    with pytest.raises(ConfigError) as error:
+        load_config(["experiment=odd"])
+    assert "model_settings.gan: no such model" in str(error.value) and "infogan" in str(error.value)
+
+
+def test_print_config_prints_the_resolved_configuration_without_training(tmp_path):
+    run_dir = tmp_path / "never_made"
+    result = subprocess.run([sys.executable, "train.py", "experiment=digits", "model.name=infogan",
+                             f"run_dir={run_dir}", "--print-config"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr == ""
+    printed = OmegaConf.create(result.stdout)
+    assert to_plain(printed) == to_plain(load_config(["experiment=digits", "model.name=infogan", f"run_dir={run_dir}"]))
+    assert printed.model.critic.spectral_norm is False and printed.model.simultaneous_updates is False
+    assert not run_dir.exists() and "run folder" not in result.stdout
+    help_text = subprocess.run([sys.executable, "train.py", "--help"], capture_output=True, text=True, timeout=120).stdout
+    assert "--print-config" in help_text
