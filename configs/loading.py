@@ -34,7 +34,6 @@ CONFIG_DIR = Path(__file__).resolve().parent
 EXPERIMENT_DIR = CONFIG_DIR / "experiment"
 
 CRITIC_KINDS = ("identity", "mlp", "conv")
-CRITIC_BOUNDS = ("sphere", "ball")
 LOGGER_MODES = (None, "offline", "online", "disabled")
 
 
@@ -61,6 +60,40 @@ def reward_of_info_weight(info_weight: float, blur: float) -> float:
     """lam of an old ``model.info_weight`` (lam / eps) at ``blur``: ``info_weight * blur^2``, the very float
     the loss multiplied the pmi by, so a converted run trains bit for bit as before."""
     return info_weight * blur**2
+
+
+# Keys that were removed, each with the value that meant "off" (its old default, which every preset kept).
+# CHANGELOG.md says why (each was neutral or harmful where measured). A run folder's config.yaml or a
+# checkpoint's model settings holding that value still load, the key dropped; any other value there, or the
+# key in any other source (the command line, a preset), is a one-line ConfigError naming it.
+REMOVED_KEYS = {
+    "model.info_warmup": 0.0,
+    "model.critic.bound": "sphere",
+    "model.code_model.on_critic": False,
+    "model.code_model.generated_weight": 0.0,
+    "model.code_model.continuous_std": 0.5,
+    "model.ot.extra_iterations": 0,
+}
+
+
+def drop_removed_keys(tree: dict, source: str, saved_run: bool, prefix: str = "") -> None:
+    """Take the keys of :data:`REMOVED_KEYS` out of ``tree`` (nested dicts of one source, whose keys lie under
+    ``prefix``, e.g. ``"model."`` for a checkpoint's model settings).
+
+    Raises:
+        ConfigError: a removed key in a source that is not a saved run (``saved_run``), or a saved run that
+            used it with another value than "off" (this version cannot train it as it was trained).
+    """
+    for key, off in REMOVED_KEYS.items():
+        if not key.startswith(prefix) or not _has(tree, key[len(prefix):]):
+            continue
+        parent, leaf = _parent(tree, key[len(prefix):])
+        value = parent.pop(leaf)
+        if not saved_run:
+            raise ConfigError(f"{key} was removed (see CHANGELOG.md): drop it from the {source}")
+        if value != off:
+            raise ConfigError(f"{source} sets {key}={value}, an option that was removed (see CHANGELOG.md): this run "
+                              "can only be resumed by the version that trained it; start a new run here")
 
 
 class ConfigError(ValueError):
@@ -113,16 +146,20 @@ def _move(tree: dict, old: str, new: str) -> None:
     parent[leaf] = value
 
 
-def rename_old_keys(cfg: DictConfig, source: str) -> DictConfig:
+def rename_old_keys(cfg: DictConfig, source: str, saved_run: bool = False) -> DictConfig:
     """``cfg`` (one source of keys, named by ``source`` in messages) with each old key of
-    :data:`RENAMED_KEYS` moved to its new name, and one :class:`DeprecatedKeyWarning` per old key found.
+    :data:`RENAMED_KEYS` moved to its new name, and one :class:`DeprecatedKeyWarning` per old key found;
+    removed keys are dropped where ``saved_run`` used them "off" (:func:`drop_removed_keys`).
 
     Raises:
-        ConfigError: the source gives both the old and the new name of a key (checked before any warning).
+        ConfigError: the source gives both the old and the new name of a key (checked before any warning),
+            or a removed key.
     """
     if not isinstance(cfg, DictConfig):
         return cfg  # not a mapping: the merge with the schema reports it
     tree = OmegaConf.to_container(cfg, resolve=False)  # interpolations stay as written
+    removed = [key for key in REMOVED_KEYS if _has(tree, key)]
+    drop_removed_keys(tree, source, saved_run)
     found = {old: new for old, new in RENAMED_KEYS.items() if _has(tree, old)}
     for old, new in [*found.items(), *([(INFO_WEIGHT, REWARD)] if _has(tree, INFO_WEIGHT) else [])]:
         if _has(tree, new):
@@ -140,12 +177,13 @@ def rename_old_keys(cfg: DictConfig, source: str) -> DictConfig:
         warnings.warn_explicit(f"{INFO_WEIGHT} (lam / eps) is deprecated and will be removed; set {REWARD} (lam) "
                                f"instead (converted here: {REWARD} = info_weight * blur^2 at the run's blur)",
                                DeprecatedKeyWarning, source, 0)
-    return OmegaConf.create(tree) if found else cfg
+    return OmegaConf.create(tree) if found or removed else cfg
 
 
-def read_yaml(path: Path) -> DictConfig:
-    """A configuration file (base.yaml, a preset, a run's config.yaml) with renamed keys under their new names."""
-    return rename_old_keys(OmegaConf.load(path), str(path))
+def read_yaml(path: Path, saved_run: bool = False) -> DictConfig:
+    """A configuration file (base.yaml, a preset, or with ``saved_run`` a run's config.yaml) with renamed keys
+    under their new names and the removed keys a saved run used "off" dropped."""
+    return rename_old_keys(OmegaConf.load(path), str(path), saved_run)
 
 
 def read_overrides(overrides: Sequence[str]) -> DictConfig:
@@ -186,7 +224,7 @@ def model_settings(table: DictConfig | None, name: str, path: Path) -> DictConfi
 def saved_config(run_dir: Path, cli: DictConfig) -> DictConfig:
     """A run's saved ``config.yaml`` over the schema, with ``cli`` on top (resuming, inspect_checkpoint.py);
     not yet validated."""
-    return merge_sources(read_yaml(run_dir / "config.yaml"), cli)
+    return merge_sources(read_yaml(run_dir / "config.yaml", saved_run=True), cli)
 
 
 RESUMABLE_GROUPS = ("trainer.", "logger.", "callbacks.")
@@ -270,14 +308,12 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "model.name", tuple(MODELS))
     _choice(cfg, "data.name", tuple(DATAMODULES))
     _choice(cfg, "model.critic.kind", CRITIC_KINDS)
-    _choice(cfg, "model.critic.bound", CRITIC_BOUNDS)
     _choice(cfg, "model.generator.kind", ("mlp", "conv"))
     _choice(cfg, "logger.mode", LOGGER_MODES)
     checks = [
         ("model.ot.blur", cfg.model.ot.blur > 0, "must be > 0"),
         ("model.ot.scaling", 0 < cfg.model.ot.scaling < 1, "must be in (0, 1); 0.7-0.9 is the useful range"),
         ("model.reward", cfg.model.reward >= 0, "must be >= 0 (lam; 0 is the plain Sinkhorn GAN)"),
-        ("model.info_warmup", 0 <= cfg.model.info_warmup <= 1, "must be in [0, 1]"),
         ("model.code_model.prior_mix", 0 <= cfg.model.code_model.prior_mix < 1,
          "must be in [0, 1): the weight of the prior in the mixture (1 - a) Q + a p(c); 0 uses Q itself"),
         ("model.n_critic", cfg.model.n_critic >= 1, "must be >= 1"),
@@ -288,8 +324,6 @@ def validate(cfg: DictConfig) -> None:
                                                 and cfg.model.critic.kind != "identity"),
          "needs model.n_critic=1, model.n_generator=1, a learned critic (model.critic.kind mlp or conv) and "
          "an OT model (informative_ot or sinkhorn); otherwise pass model.simultaneous_updates=false"),
-        ("model.code_model.on_critic", not cfg.model.code_model.on_critic or cfg.model.critic.kind != "identity",
-         "needs a learned critic (model.critic.kind mlp or conv): with the identity cost there is no trunk"),
         ("model.generator.average", 0 <= cfg.model.generator.average < 1,
          "must be in [0, 1): the moving average's beta, e.g. 0.999; 0 turns it off"),
         ("model.lr_decay_start", 0 <= cfg.model.lr_decay_start <= 1, "must be in [0, 1]"),
@@ -314,16 +348,19 @@ def model_config(model: dict | ModelConfig) -> ModelConfig:
 
     Keys a dict lacks - settings added after its checkpoint was written - take the schema's defaults, and
     values take the schema's types, so the models read ``cfg.ot.blur`` without converting anything; an old
-    ``info_weight`` becomes the ``reward`` at the dict's blur.
+    ``info_weight`` becomes the ``reward`` at the dict's blur, and removed keys left "off" are dropped.
 
     Raises:
-        ConfigError: an unknown key or a value of the wrong type, in one line naming the key.
+        ConfigError: an unknown key, a value of the wrong type or a removed option in use, in one line
+            naming the key.
     """
-    if isinstance(model, dict) and "info_weight" in model:  # a checkpoint from before model.reward
-        blur = model.get("ot", {}).get("blur", ModelConfig().ot.blur)
-        model = {**{k: v for k, v in model.items() if k != "info_weight"},
-                 "reward": reward_of_info_weight(model["info_weight"], blur)}
     try:
+        if isinstance(model, dict):  # a checkpoint's, perhaps from an older version: upgrade a copy
+            model = OmegaConf.to_container(OmegaConf.create(model))
+            drop_removed_keys(model, "checkpoint's model settings", saved_run=True, prefix="model.")
+            if "info_weight" in model:
+                blur = model.get("ot", {}).get("blur", ModelConfig().ot.blur)
+                model["reward"] = reward_of_info_weight(model.pop("info_weight"), blur)
         typed = OmegaConf.merge(OmegaConf.structured(ModelConfig), model)
         return OmegaConf.to_object(typed)  # type: ignore[return-value]
     except OmegaConfBaseException as error:

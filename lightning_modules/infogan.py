@@ -38,7 +38,7 @@ class InfoGAN(LatentGAN):
         if critic.spectral_norm:
             self.trunk = spectrally_normalized(self.trunk)
             self.real_fake_head = spectrally_normalized(self.real_fake_head)
-        self.code_head = CodeHead(self.trunk.out_dim, self.latent_spec, self.cfg.code_model.continuous_std)
+        self.code_head = CodeHead(self.trunk.out_dim, self.latent_spec)
 
     @property
     def optimizer_steps_per_iteration(self) -> int:

@@ -11,8 +11,7 @@ One training step (one iteration):
    envelope theorem); Q minimizes the plan-weighted cross-entropy
    :math:`-\sum_{ij} w_{ij} \log Q(c_i \mid y_j)` with :math:`w_{ij} = b_j \pi_{ij} / \sum_i \pi_{ij}`,
    the column-normalized plan (detached), averaged over the solves - the max over Q of eq. (5), which is
-   exact for the plan's posterior even where the plan's rows have not converged. With ``model.code_model.generated_weight`` Q
-   also fits the generated pairs :math:`(c_i, G(z_i))` (G detached), the warm-up of section 5.
+   exact for the plan's posterior even where the plan's rows have not converged.
 
 ``reward = 0`` runs this same code: the perturbation is multiplied by zero, Q is still fitted (so the
 baseline has the same encoder for metrics) and the random numbers drawn are the same.
@@ -26,8 +25,8 @@ import torch.distributed as dist
 from torch import Tensor
 
 from configs.schema import ModelConfig
-from lightning_modules.base import LatentGAN, frozen, linear_warmup
-from lightning_modules.code_model import CodeHead, CodeModel, CodePosterior, mixed_pmi
+from lightning_modules.base import LatentGAN, frozen
+from lightning_modules.code_model import CodeModel, CodePosterior, mixed_pmi
 from lightning_modules.distributed import gather_columns, gather_with_local_grad, world_size
 from lightning_modules.latent import LatentBatch
 from lightning_modules.networks import FeatureCritic, build_trunk, spectrally_normalized
@@ -44,22 +43,13 @@ class InformativeOTGAN(LatentGAN):
             trunk_kind = "conv" if len(self.observation_shape) == 3 else "mlp"
         else:
             self.critic = FeatureCritic(
-                build_trunk(critic.kind, self.observation_shape, critic.hidden, critic.layers),
-                critic.features,
-                critic.bound,
+                build_trunk(critic.kind, self.observation_shape, critic.hidden, critic.layers), critic.features
             )
             if critic.spectral_norm:
                 self.critic = spectrally_normalized(self.critic)
             trunk_kind = critic.kind
         q = self.cfg.code_model
-        if q.on_critic:
-            self.code_model = CodeHead(self.critic.trunk.out_dim, self.latent_spec, q.continuous_std)
-        else:
-            self.code_model = CodeModel(
-                build_trunk(trunk_kind, self.observation_shape, q.hidden, q.layers),
-                self.latent_spec,
-                q.continuous_std,
-            )
+        self.code_model = CodeModel(build_trunk(trunk_kind, self.observation_shape, q.hidden, q.layers), self.latent_spec)
 
     def divergence_hint(self) -> str:
         return f" or a blur too small for the data (model.ot.blur={self.cfg.ot.blur})"
@@ -89,17 +79,11 @@ class InformativeOTGAN(LatentGAN):
         """Whether the OT problem is solved on the batch of all ranks (see lightning_modules/distributed.py)."""
         return self.cfg.ot.global_batch and world_size() > 1
 
-    @property
-    def reward(self) -> float:
-        """This iteration's lam: ``model.reward``, ramped up from 0 over ``model.info_warmup``."""
-        return self.cfg.reward * linear_warmup(self.cfg.info_warmup, self.total_iterations)(self.iteration)
-
     def divergence(self, x: Tensor, y: Tensor, pmi: Tensor) -> InformativeSinkhorn:
         """The perturbed Sinkhorn divergence of eq. (6) between generated and real features."""
         ot = self.cfg.ot
         return informative_sinkhorn_divergence(
-            x, y, pmi=pmi, reward=self.reward, blur=ot.blur, scaling=ot.scaling,
-            diameter=ot.diameter, extra_iterations=ot.extra_iterations,
+            x, y, pmi=pmi, reward=self.cfg.reward, blur=ot.blur, scaling=ot.scaling, diameter=ot.diameter
         )
 
     def solve(self, x: Tensor, y: Tensor, latent: LatentBatch,
@@ -127,15 +111,6 @@ class InformativeOTGAN(LatentGAN):
         local = log_q.shape[1]
         first = dist.get_rank() * local if self.gathers_global_batch else 0
         return -(weights[:, first : first + local].detach() * log_q).sum()
-
-    def code_loss(self, log_q: Tensor, plan: Tensor, fake: Tensor, latent: LatentBatch) -> Tensor:
-        """Q's loss for one solve: the plan-weighted cross-entropy, plus its cross-entropy on the generated
-        pairs weighted by ``model.code_model.generated_weight`` (G detached)."""
-        loss = self.plan_weighted_cross_entropy(log_q, plan)
-        weight = self.cfg.code_model.generated_weight
-        if weight:
-            loss = loss - weight * self.code_posterior(fake.detach()).log_likelihood(latent).mean()
-        return loss
 
     # ----- training ------------------------------------------------------------------------------
     def train_iteration(self, real: Tensor) -> None:
@@ -176,7 +151,7 @@ class InformativeOTGAN(LatentGAN):
             with frozen(self.critic):
                 fake = self.generate(latent)
                 result, log_q = self.solve(self.features(fake), real_features, latent, posterior)
-            code_loss = code_loss + self.code_loss(log_q, result.plan, fake, latent) / n_generator
+            code_loss = code_loss + self.plan_weighted_cross_entropy(log_q, result.plan) / n_generator
             last = update == n_generator - 1
             opt_generator.zero_grad()
             if last:
@@ -200,9 +175,9 @@ class InformativeOTGAN(LatentGAN):
         # One critic forward on both batches (the critic has no batch statistics, so this is the same
         # function of each image as two forwards, at one call's overhead and one power iteration).
         trunk_fake, trunk_real = self.critic.trunk(torch.cat([fake, real])).split([len(fake), len(real)])
-        posterior = self.code_model(trunk_real.detach()) if self.cfg.code_model.on_critic else self.code_model(real)
-        result, log_q = self.solve(self.critic.bounded(trunk_fake), self.critic.bounded(trunk_real), latent, posterior)
-        code_loss = self.code_loss(log_q, result.plan, fake, latent)
+        posterior = self.code_model(real)
+        result, log_q = self.solve(self.critic.on_sphere(trunk_fake), self.critic.on_sphere(trunk_real), latent, posterior)
+        code_loss = self.plan_weighted_cross_entropy(log_q, result.plan)
         for optimizer in (opt_critic, opt_generator, opt_code):
             optimizer.zero_grad()
         self.manual_backward(scale * (result.divergence + code_loss))
@@ -215,8 +190,4 @@ class InformativeOTGAN(LatentGAN):
                         "train/code_nll": code_loss.detach()}, prog_bar=("train/divergence", "train/code_nll"))
 
     def code_posterior(self, x: Tensor) -> CodePosterior:
-        if self.cfg.code_model.on_critic:
-            with torch.no_grad():
-                trunk_features = self.critic.trunk(x)
-            return self.code_model(trunk_features)
         return self.code_model(x)

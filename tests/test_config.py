@@ -4,12 +4,13 @@ models read, from the plain dict checkpoints store."""
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from configs.loading import (
-    RENAMED_KEYS, ConfigError, DeprecatedKeyWarning, load_config, model_config, presets, to_plain,
+    REMOVED_KEYS, RENAMED_KEYS, ConfigError, DeprecatedKeyWarning, load_config, model_config, presets, to_plain,
 )
 from configs.schema import ModelConfig, OptimizerConfig
 
@@ -18,7 +19,7 @@ def test_precedence_schema_base_preset_cli():
     cfg = load_config([])
     assert cfg.experiment == "gaussians"  # base.yaml picks the default preset
     assert cfg.model.latent.categorical == [25]  # from the preset
-    assert cfg.model.code_model.continuous_std == 0.5  # schema default untouched by YAML
+    assert cfg.model.infogan_lambda == 1.0  # schema default untouched by YAML
     cfg = load_config(["experiment=dsprites", "model.ot.blur=0.5", "model.latent.categorical=[3,4]"])
     assert cfg.data.name == "dsprites" and cfg.model.ot.blur == 0.5
     assert cfg.model.latent.categorical == [3, 4]
@@ -92,7 +93,7 @@ def test_model_config_of_a_model_config_is_the_same_settings_and_converts_back_t
 @pytest.mark.parametrize("model,fragment", [
     ({"no_such_key": 1}, "model.no_such_key"),
     ({"critic": {"spectrl_norm": True}}, "model.critic.spectrl_norm"),
-    ({"ot": {"extra_iterations": "many"}}, "model.ot.extra_iterations"),
+    ({"ot": {"scaling": "fine"}}, "model.ot.scaling"),
 ])
 def test_model_config_rejects_unknown_keys_and_wrong_types_in_one_line_naming_the_key(model, fragment):
     with pytest.raises(ConfigError) as error:
@@ -108,9 +109,7 @@ def test_model_config_rejects_unknown_keys_and_wrong_types_in_one_line_naming_th
     (["experiment=nope"], "no such preset"),
     (["model.name=gan"], "model.name"),
     (["model.ot.scaling=1.5"], "model.ot.scaling"),
-    (["model.critic.bound=cube"], "model.critic.bound"),
     (["model.code_model.prior_mix=1"], "model.code_model.prior_mix"),
-    (["model.info_warmup=1.5"], "model.info_warmup"),
     (["model.simultaneous_updates=true", "model.n_generator=3"], "model.simultaneous_updates"),
     (["model.simultaneous_updates=true", "model.name=infogan"], "model.simultaneous_updates"),
     (["model.simultaneous_updates=true", "model.critic.kind=identity"], "model.simultaneous_updates"),
@@ -324,3 +323,73 @@ def test_print_config_prints_the_resolved_configuration_without_training(tmp_pat
     assert not run_dir.exists() and "run folder" not in result.stdout
     help_text = subprocess.run([sys.executable, "train.py", "--help"], capture_output=True, text=True, timeout=120).stdout
     assert "--print-config" in help_text
+
+
+# The removed keys (CHANGELOG.md) and a value each that is not the "off" their runs kept.
+REMOVED = {"model.info_warmup": 0.3, "model.critic.bound": "ball", "model.code_model.on_critic": True,
+           "model.code_model.generated_weight": 1.0, "model.code_model.continuous_std": 1.0,
+           "model.ot.extra_iterations": 2}
+
+
+def test_removed_keys_are_no_keys_of_the_schema():
+    assert set(REMOVED_KEYS) == set(REMOVED)
+    defaults = load_config([])
+    for key in REMOVED_KEYS:
+        assert OmegaConf.select(defaults, key, default="absent") == "absent", key
+
+
+@pytest.mark.parametrize("key", sorted(REMOVED))
+def test_a_removed_key_on_the_command_line_is_a_one_line_error_naming_it(key):
+    for value in (REMOVED[key], REMOVED_KEYS[key]):  # even the old "off" value: the key does nothing now
+        with pytest.raises(ConfigError) as error:
+            load_config([f"{key}={value}"])
+        message = str(error.value)
+        assert "\n" not in message and key in message and "removed" in message and "command line" in message
+
+
+def saved_run_folder(tmp_path, **model_changes) -> Path:
+    """A run folder as the version before the removals left it: every removed key in its config.yaml, at the
+    "off" value unless ``model_changes`` (dotted key under model. -> value) says otherwise."""
+    saved = to_plain(load_config(["experiment=digits"]))
+    for key, off in REMOVED_KEYS.items():
+        *groups, leaf = key.split(".")
+        group = saved
+        for name in groups:
+            group = group[name]
+        group[leaf] = model_changes.get(key, off)
+    run_dir = tmp_path / "old_run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    OmegaConf.save(OmegaConf.create(saved), run_dir / "config.yaml")
+    return run_dir
+
+
+def test_old_run_folder_that_kept_removed_options_off_resumes_and_inspects(tmp_path):
+    from inspect_checkpoint import run_config
+
+    run_dir = saved_run_folder(tmp_path)
+    assert "on_critic: false" in (run_dir / "config.yaml").read_text()
+    expected = to_plain(load_config(["experiment=digits"]))["model"]
+    for cfg in (load_config([f"resume={run_dir}"]), run_config(run_dir)):
+        assert to_plain(cfg)["model"] == expected
+
+
+@pytest.mark.parametrize("key", sorted(REMOVED))
+def test_old_run_folder_that_used_a_removed_option_is_a_one_line_error(tmp_path, key):
+    from inspect_checkpoint import InspectError, run_config
+
+    run_dir = saved_run_folder(tmp_path, **{key: REMOVED[key]})
+    for error, load in ((ConfigError, lambda: load_config([f"resume={run_dir}"])), (InspectError, lambda: run_config(run_dir))):
+        with pytest.raises(error) as raised:
+            load()
+        message = str(raised.value)
+        assert "\n" not in message and f"{key}={REMOVED[key]}" in message and "removed" in message
+        assert str(run_dir / "config.yaml") in message
+
+
+def test_checkpoint_model_settings_with_removed_keys_off_load_and_on_are_refused():
+    saved = to_plain(load_config(["experiment=digits"]).model)
+    old = {**saved, "info_warmup": 0.0, "code_model": {**saved["code_model"], "on_critic": False, "continuous_std": 0.5}}
+    assert model_config(old) == model_config(saved)
+    with pytest.raises(ConfigError, match="model.code_model.on_critic=True"):
+        model_config({**saved, "code_model": {**saved["code_model"], "on_critic": True}})
