@@ -13,12 +13,15 @@ One training step (one iteration):
    the column-normalized plan (detached), averaged over the solves - the max over Q of eq. (5), which is
    exact for the plan's posterior even where the plan's rows have not converged.
 
+With ``model.simultaneous_updates`` (a learned critic, one update of each) an iteration is instead one
+solve whose backward serves all three networks: G and Q descend, the critic ascends the same divergence.
+
 ``reward = 0`` runs this same code: the perturbation is multiplied by zero, Q is still fitted (so the
 baseline has the same encoder for metrics) and the random numbers drawn are the same.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.distributed as dist
@@ -33,7 +36,19 @@ from lightning_modules.networks import FeatureCritic, build_trunk, spectrally_no
 from lightning_modules.ot import InformativeSinkhorn, informative_sinkhorn_divergence
 
 
+class Optimizers(NamedTuple):
+    """The model's optimizers by network, in the order ``configure_optimizers`` gives them to Lightning (and
+    checkpoints store their states in); no critic's with the cost in data space."""
+
+    generator: torch.optim.Optimizer
+    code_model: torch.optim.Optimizer
+    critic: torch.optim.Optimizer | None = None
+
+
 class InformativeOTGAN(LatentGAN):
+    """Each iteration is either alternating updates (:meth:`critic_updates` then :meth:`generator_updates`)
+    or, with ``model.simultaneous_updates``, one :meth:`simultaneous_update` of the three networks."""
+
     def __init__(self, model: dict[str, Any] | ModelConfig, observation_shape: tuple[int, ...], seed: int = 0) -> None:
         super().__init__(model, observation_shape, seed)
         critic = self.cfg.critic
@@ -60,14 +75,18 @@ class InformativeOTGAN(LatentGAN):
         return self.cfg.n_generator + 1 + critic_steps  # G's, Q's, the critic's
 
     def configure_optimizers(self):
-        optimizers = [
-            self.adam(self.generator.parameters(), self.cfg.generator.optimizer),
-            self.adam(self.code_model.parameters(), self.cfg.code_model.optimizer),
-        ]
-        if self.critic is not None:
-            optimizers.append(self.adam(self.critic.parameters(), self.cfg.critic.optimizer))
-        schedules = [self.decay_schedule(optimizers[0])] + [self.decay_schedule(o) for o in optimizers[2:]]
-        return optimizers, schedules
+        optimizers = Optimizers(
+            generator=self.adam(self.generator.parameters(), self.cfg.generator.optimizer),
+            code_model=self.adam(self.code_model.parameters(), self.cfg.code_model.optimizer),
+            critic=self.adam(self.critic.parameters(), self.cfg.critic.optimizer) if self.critic is not None else None,
+        )
+        # The generator's and the critic's learning rates decay (model.lr_decay_start); Q's does not.
+        decaying = [o for o in (optimizers.generator, optimizers.critic) if o is not None]
+        return [o for o in optimizers if o is not None], [self.decay_schedule(o) for o in decaying]
+
+    def named_optimizers(self) -> Optimizers:
+        """Lightning's optimizers (a list in the order of :meth:`configure_optimizers`) by network."""
+        return Optimizers(*self.optimizers())
 
     # ----- the loss ------------------------------------------------------------------------------
     def features(self, x: Tensor) -> Tensor:
@@ -78,6 +97,12 @@ class InformativeOTGAN(LatentGAN):
     def gathers_global_batch(self) -> bool:
         """Whether the OT problem is solved on the batch of all ranks (see lightning_modules/distributed.py)."""
         return self.cfg.ot.global_batch and world_size() > 1
+
+    @property
+    def loss_scale(self) -> int:
+        """On the global batch every rank backpropagates the one global loss into its own samples and DDP
+        averages over ranks: scaling by W makes that the global loss's gradient."""
+        return world_size() if self.gathers_global_batch else 1
 
     def divergence(self, x: Tensor, y: Tensor, pmi: Tensor) -> InformativeSinkhorn:
         """The perturbed Sinkhorn divergence of eq. (6) between generated and real features."""
@@ -114,34 +139,37 @@ class InformativeOTGAN(LatentGAN):
 
     # ----- training ------------------------------------------------------------------------------
     def train_iteration(self, real: Tensor) -> None:
-        optimizers = self.optimizers()
-        opt_generator, opt_code = optimizers[0], optimizers[1]
-        # On the global batch every rank backpropagates the one global loss into its own samples and DDP
-        # averages over ranks: scaling by W makes that the global loss's gradient.
-        scale = world_size() if self.gathers_global_batch else 1
-
+        optimizers = self.named_optimizers()
         if self.cfg.simultaneous_updates:
-            self.simultaneous_iteration(real, scale)
-            return
-        # Q is stepped only at the end of the iteration, so one forward of Q on the real batch serves the
-        # critic's solves (which read it detached, as the pmi) and Q's own loss.
-        posterior = self.code_posterior(real)
-        if self.critic is not None:
-            opt_critic = optimizers[2]
-            for _ in range(self.cfg.n_critic):
-                latent = self.sample_latent(real.shape[0])
-                with torch.no_grad():
-                    fake = self.generate(latent)
-                critic_divergence = self.solve(self.features(fake), self.features(real), latent, posterior)[0].divergence
-                opt_critic.zero_grad()
-                self.manual_backward(-scale * critic_divergence)
-                self.guarded_step(opt_critic)
-            self.log_train({"train/critic_divergence": critic_divergence.detach()})
+            self.simultaneous_update(real, optimizers)
+        else:
+            # Q is stepped only at the end of the iteration, so one forward of Q on the real batch serves the
+            # critic's solves (which read it detached, as the pmi) and Q's own loss.
+            posterior = self.code_posterior(real)
+            if self.critic is not None:
+                self.critic_updates(real, posterior, optimizers.critic)
+            self.generator_updates(real, posterior, optimizers)
 
-        # The critic is fixed during the generator updates and the real batch is the same: one forward of
-        # the critic on it serves every update. Q's loss is averaged over the updates' plans and stepped once,
-        # with the last update (with n_generator = 1: one backward for G and Q, as they touch disjoint
-        # parameters - the divergence does not reach Q, pmi being detached, nor the cross-entropy G).
+    def critic_updates(self, real: Tensor, posterior: CodePosterior, optimizer: torch.optim.Optimizer) -> None:
+        """``n_critic`` ascents of the critic on the divergence, each on fresh latents (G's samples detached)."""
+        for _ in range(self.cfg.n_critic):
+            latent = self.sample_latent(real.shape[0])
+            with torch.no_grad():
+                fake = self.generate(latent)
+            critic_divergence = self.solve(self.features(fake), self.features(real), latent, posterior)[0].divergence
+            optimizer.zero_grad()
+            self.manual_backward(-self.loss_scale * critic_divergence)
+            self.guarded_step(optimizer)
+        self.log_train({"train/critic_divergence": critic_divergence.detach()})
+
+    def generator_updates(self, real: Tensor, posterior: CodePosterior, optimizers: Optimizers) -> None:
+        """``n_generator`` descents of the generator on the divergence, each on fresh latents, the critic
+        fixed; Q's plan-weighted cross-entropy, averaged over their plans, is stepped once with the last.
+
+        The critic is fixed and the real batch the same: one forward of the critic on it serves every
+        update. With n_generator = 1 this is one backward for G and Q, as they touch disjoint parameters
+        (the divergence does not reach Q, pmi being detached, nor the cross-entropy G)."""
+        scale = self.loss_scale
         with torch.no_grad():
             real_features = self.features(real)
         code_loss = 0.0
@@ -153,38 +181,35 @@ class InformativeOTGAN(LatentGAN):
                 result, log_q = self.solve(self.features(fake), real_features, latent, posterior)
             code_loss = code_loss + self.plan_weighted_cross_entropy(log_q, result.plan) / n_generator
             last = update == n_generator - 1
-            opt_generator.zero_grad()
+            optimizers.generator.zero_grad()
             if last:
-                opt_code.zero_grad()
+                optimizers.code_model.zero_grad()
             self.manual_backward(scale * (result.divergence + code_loss) if last else scale * result.divergence)
-            self.guarded_step(opt_generator, *([opt_code] if last else []))
+            self.guarded_step(optimizers.generator, *([optimizers.code_model] if last else []))
 
         self.log_train({"train/divergence": result.divergence.detach(), "train/code_nll": code_loss.detach()},
                        prog_bar=("train/divergence", "train/code_nll"))
 
-    def simultaneous_iteration(self, real: Tensor, scale: int) -> None:
+    def simultaneous_update(self, real: Tensor, optimizers: Optimizers) -> None:
         r"""One solve for the three networks (``model.simultaneous_updates``): G and Q descend, the critic
         ascends :math:`S^Q_\varepsilon`. The alternating iteration's critic update and generator update
         each need a generator forward, a critic forward and backward and a solve; here one of each serves
         both, and the critic's gradient is the generator's negated (the divergence's gradient in phi is
         the same whether G's samples are detached or not). The critic's features of the real batch
         carry its gradient as in the critic update."""
-        opt_generator, opt_code, opt_critic = self.optimizers()
         latent = self.sample_latent(real.shape[0])
         fake = self.generate(latent)
-        # One critic forward on both batches (the critic has no batch statistics, so this is the same
-        # function of each image as two forwards, at one call's overhead and one power iteration).
-        trunk_fake, trunk_real = self.critic.trunk(torch.cat([fake, real])).split([len(fake), len(real)])
-        posterior = self.code_model(real)
-        result, log_q = self.solve(self.critic.on_sphere(trunk_fake), self.critic.on_sphere(trunk_real), latent, posterior)
+        fake_features, real_features = self.critic.features_of_both(fake, real)
+        posterior = self.code_posterior(real)
+        result, log_q = self.solve(fake_features, real_features, latent, posterior)
         code_loss = self.plan_weighted_cross_entropy(log_q, result.plan)
-        for optimizer in (opt_critic, opt_generator, opt_code):
+        for optimizer in (optimizers.critic, optimizers.generator, optimizers.code_model):
             optimizer.zero_grad()
-        self.manual_backward(scale * (result.divergence + code_loss))
+        self.manual_backward(self.loss_scale * (result.divergence + code_loss))
         for p in self.critic.parameters():
             if p.grad is not None:
                 p.grad.neg_()
-        self.guarded_step(opt_critic, opt_generator, opt_code)
+        self.guarded_step(optimizers.critic, optimizers.generator, optimizers.code_model)
         divergence = result.divergence.detach()
         self.log_train({"train/critic_divergence": divergence, "train/divergence": divergence,
                         "train/code_nll": code_loss.detach()}, prog_bar=("train/divergence", "train/code_nll"))

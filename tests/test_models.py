@@ -350,3 +350,26 @@ def test_the_models_adam_takes_the_per_parameter_loops_steps_bit_for_bit():
         loop.step()
     for name, p in model.generator.named_parameters():
         assert torch.equal(p.detach(), reference[name].detach()), name
+
+
+@pytest.mark.parametrize("cls,overrides,networks", [
+    (InformativeOTGAN, ["model.critic.kind=mlp"], {"generator": "generator.", "code_model": "code_model.", "critic": "critic."}),
+    (InformativeOTGAN, [], {"generator": "generator.", "code_model": "code_model.", "critic": None}),
+    (InfoGAN, ["model.name=infogan"], {"generator": "generator.", "discriminator": ("trunk.", "real_fake_head.", "code_head.")}),
+])
+def test_optimizers_are_named_by_the_network_they_step(cls, overrides, networks):
+    """configure_optimizers gives Lightning a list (checkpoints store the states in its order); the models read
+    it back by name, each name holding exactly its network's parameters."""
+    model = cls(model_config(*overrides), (2,))
+    optimizers, _ = model.configure_optimizers()
+    model.optimizers = lambda: optimizers
+    named = model.named_optimizers()
+    assert list(named._fields) == list(networks)
+    for field, prefixes in networks.items():
+        optimizer = getattr(named, field)
+        if prefixes is None:
+            assert optimizer is None
+            continue
+        stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        expected = {id(p) for n, p in model.named_parameters() if n.startswith(prefixes)}
+        assert stepped == expected and stepped
