@@ -27,8 +27,8 @@ from typing import Sequence
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from configs.registry import DATAMODULES, MODELS
-from configs.schema import Config, ModelConfig
+from configs.registry import DATAMODULES, MODELS, OBSERVATIONS
+from configs.schema import Config, GeneratorConfig, ModelConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent
 EXPERIMENT_DIR = CONFIG_DIR / "experiment"
@@ -302,14 +302,42 @@ def _choice(cfg: DictConfig, key: str, choices: tuple) -> None:
         raise ConfigError(f"{key}={value}: must be one of {shown}")
 
 
+# The generator each kind of observations needs (the critic may be identity on images too: a pixel-space cost).
+GENERATOR_KINDS = {"points": "mlp", "images": "conv"}
+
+
+def presets_for(observations: str) -> list[str]:
+    """The presets whose networks are made for ``observations`` (``"points"`` or ``"images"``)."""
+    kind = GENERATOR_KINDS[observations]
+    return [name for name in presets()
+            if OmegaConf.select(OmegaConf.load(EXPERIMENT_DIR / f"{name}.yaml"), "model.generator.kind",
+                                default=GeneratorConfig.kind) == kind]
+
+
+def check_networks_fit_data(cfg: DictConfig) -> None:
+    """A dataset of images with the MLPs of 2D points, or points with conv networks, is an error naming the
+    presets that fit, before any network is built."""
+    observations = OBSERVATIONS.get(cfg.data.name)
+    if observations is None:
+        return
+    generator, critic = cfg.model.generator.kind, cfg.model.critic.kind
+    wrong = generator != GENERATOR_KINDS[observations] or (observations == "points" and critic == "conv")
+    if wrong:
+        key, value = ("model.generator.kind", generator) if generator != GENERATOR_KINDS[observations] else \
+            ("model.critic.kind", critic)
+        raise ConfigError(f"data.name={cfg.data.name} holds {observations}, which {key}={value} does not fit: add "
+                          f"experiment=NAME with a preset for {observations}: {', '.join(presets_for(observations))}")
+
+
 def validate(cfg: DictConfig) -> None:
-    """Checks the schema's types cannot express: choices (model and data names from configs/registry.py)
-    and ranges."""
+    """Checks the schema's types cannot express: choices (model and data names from configs/registry.py),
+    networks that fit the data, and ranges."""
     _choice(cfg, "model.name", tuple(MODELS))
     _choice(cfg, "data.name", tuple(DATAMODULES))
     _choice(cfg, "model.critic.kind", CRITIC_KINDS)
     _choice(cfg, "model.generator.kind", ("mlp", "conv"))
     _choice(cfg, "logger.mode", LOGGER_MODES)
+    check_networks_fit_data(cfg)
     checks = [
         ("model.ot.blur", cfg.model.ot.blur > 0, "must be > 0"),
         ("model.ot.scaling", 0 < cfg.model.ot.scaling < 1, "must be in (0, 1); 0.7-0.9 is the useful range"),

@@ -125,6 +125,7 @@ def test_bad_input_gives_one_line_error_naming_the_key(args, fragment):
 @pytest.mark.parametrize("args,fragment", [
     (["no_such_key=1"], "no_such_key"),
     (["trainer.max_steps=abc"], "trainer.max_steps"),
+    (["data.name=image_folder", "data.path=photos"], "a preset for images: digits"),
 ])
 def test_command_line_exits_nonzero_with_one_line(args, fragment):
     result = subprocess.run([sys.executable, "train.py", *args], capture_output=True, text=True, timeout=120)
@@ -393,3 +394,23 @@ def test_checkpoint_model_settings_with_removed_keys_off_load_and_on_are_refused
     assert model_config(old) == model_config(saved)
     with pytest.raises(ConfigError, match="model.code_model.on_critic=True"):
         model_config({**saved, "code_model": {**saved["code_model"], "on_critic": True}})
+
+
+@pytest.mark.parametrize("args,fragment,fitting", [
+    (["data.name=image_folder", "data.path=photos"], "model.generator.kind=mlp", "digits, dsprites, dsprites64, mnist, shapes3d"),
+    (["experiment=digits", "data.name=gaussians"], "model.generator.kind=conv", ": gaussians"),
+    (["model.critic.kind=conv"], "model.critic.kind=conv", ": gaussians"),
+])
+def test_data_and_networks_that_do_not_fit_are_a_one_line_error_naming_the_presets_that_fit(args, fragment, fitting):
+    """Before any network is built: image_folder under the default 2D preset would build conv networks of the
+    MLP widths (about 200 M parameters at 64 x 64)."""
+    with pytest.raises(ConfigError) as error:
+        load_config(args)
+    message = str(error.value)
+    assert "\n" not in message and fragment in message and message.endswith(fitting) and "experiment=" in message
+
+
+def test_image_presets_take_any_image_dataset_and_a_pixel_space_cost():
+    cfg = load_config(["experiment=dsprites64", "data.name=image_folder", "data.path=photos"])
+    assert cfg.model.generator.kind == "conv"
+    assert load_config(["experiment=dsprites", "model.critic.kind=identity"]).model.critic.kind == "identity"

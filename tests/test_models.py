@@ -241,7 +241,7 @@ def test_spectral_norm_makes_every_critic_layer_1_lipschitz_and_leaves_q_alone()
         return values
 
     images = torch.rand(16, 1, 16, 16, generator=torch.Generator().manual_seed(0))
-    conv = ["model.critic.kind=conv", "model.critic.hidden=8", "model.code_model.hidden=8", "model.generator.kind=conv",
+    conv = ["data.name=digits", "model.critic.kind=conv", "model.critic.hidden=8", "model.code_model.hidden=8", "model.generator.kind=conv",
             "model.generator.hidden=8", "model.latent.categorical=[3]"]
     for spectral_norm in (True, False):
         torch.manual_seed(0)
