@@ -46,7 +46,8 @@ main keys (configs/schema.py documents all of them):
   logger.mode            offline | online | disabled
   seed, run_dir
 
-example: python train.py experiment=dsprites model.reward=1.0 trainer.max_steps=500
+examples: python train.py experiment=dsprites model.reward=1.0 trainer.max_steps=500
+          python train.py experiment=digits model.name=infogan --print-config
 """
 
 

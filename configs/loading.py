@@ -41,7 +41,7 @@ LOGGER_MODES = (None, "offline", "online", "disabled")
 # DeprecatedKeyWarning per source that uses it; giving both names in one source is a ConfigError.
 # A future rename adds a row here (and its test in tests/test_config.py); a row is removed with the old name.
 RENAMED_KEYS = {
-    # Issue 16, one name per idea: these periods count training iterations (the callbacks'
+    # One name per idea (2026-11-29): these periods count training iterations (the callbacks'
     # every_n_iterations), not Lightning's optimizer steps.
     "callbacks.traversal.every_n_steps": "callbacks.traversal.every_n_iterations",
     "callbacks.metrics.every_n_steps": "callbacks.metrics.every_n_iterations",
@@ -101,9 +101,9 @@ class ConfigError(ValueError):
 
 
 class DeprecatedKeyWarning(FutureWarning):
-    """An old name of a renamed key (:data:`RENAMED_KEYS`) was used. A FutureWarning rather than a
-    DeprecationWarning because it is meant for the person running train.py, and Python hides
-    DeprecationWarnings raised outside ``__main__``."""
+    """An old name of a renamed key (:data:`RENAMED_KEYS`), or the old ``model.info_weight``, was used. A
+    FutureWarning rather than a DeprecationWarning because it is meant for the person running train.py, and
+    Python hides DeprecationWarnings raised outside ``__main__``."""
 
 
 def presets() -> list[str]:
