@@ -27,17 +27,20 @@ from configs.loading import ConfigError, load_config, locate_run, presets, to_pl
 from configs.registry import DATAMODULES, MODELS
 
 HELP = """\
-usage: python train.py [experiment=NAME] [key=value ...]
+usage: python train.py [experiment=NAME] [key=value ...] [--print-config]
 
 Trains the model of the preset (default: gaussians) and writes config.yaml, summary.json and
-checkpoints/last.ckpt under run_dir (default runs/<timestamp>).
+checkpoints/last.ckpt under run_dir (default runs/<timestamp>). A preset runs each model at its own
+settings (model.name=infogan: InfoGAN's; the preset's model_settings), and key=value pairs override them.
+
+  --print-config         print the resolved configuration of the command and exit: no training, no run folder
 
 presets (experiment=...): {presets}
 
 main keys (configs/schema.py documents all of them):
   model.name             {models}
-  model.info_weight      lam / eps of the structured regularization (0 = plain Sinkhorn GAN)
-  model.ot.blur          sqrt(eps), the entropic blur of the Sinkhorn divergence
+  model.reward           lam, the reward for pairing a code with data it is informative of (0 = plain Sinkhorn GAN)
+  model.ot.blur          sqrt(eps), the entropic blur of the Sinkhorn divergence (the reward does not change with it)
   model.latent.*         categorical=[K,...], continuous=N, noise=N
   data.name              {datasets} (data.path=... for files)
   trainer.max_steps      training iterations (n_critic critic + n_generator generator updates each)
@@ -45,7 +48,8 @@ main keys (configs/schema.py documents all of them):
   logger.mode            offline | online | disabled
   seed, run_dir
 
-example: python train.py experiment=dsprites model.info_weight=4 trainer.max_steps=500
+examples: python train.py experiment=dsprites model.reward=1.0 trainer.max_steps=500
+          python train.py experiment=digits model.name=infogan --print-config
 """
 
 
@@ -287,6 +291,9 @@ def final_report(summary: dict[str, Any], run_dir: Path) -> str:
     return "\n".join(lines)
 
 
+PRINT_CONFIG = "--print-config"
+
+
 def _stop_while_importing(signum, frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -309,8 +316,12 @@ def _main(argv: list[str]) -> int:
     if any(arg in ("-h", "--help", "help") for arg in argv):
         print(HELP.format(presets=", ".join(presets()), models=" | ".join(MODELS), datasets=" | ".join(DATAMODULES)))
         return 0
+    print_only = PRINT_CONFIG in argv
     try:
-        cfg = load_config(argv)
+        cfg = load_config([arg for arg in argv if arg != PRINT_CONFIG])
+        if print_only:
+            print(OmegaConf.to_yaml(cfg, resolve=True), end="")
+            return 0
         from callbacks import StartupInterrupted, TrainingInterrupted
         from callbacks.checkpoint import CheckpointError
         from callbacks.lost_rank import EXIT_CODE, RankWatcher, lost_rank, lost_rank_message

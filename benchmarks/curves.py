@@ -4,7 +4,7 @@
                                 [--seeds 0 1 2] [--models informative_ot infogan] [--threads N] [--quick]
 
 Every model trains for the same budget of training seconds (``time/training_seconds``: start-up and
-evaluation left out), its preset's settings and its own per-model settings, and is evaluated
+evaluation left out) at its preset's settings for it (the preset's ``model_settings``), and is evaluated
 ``--evaluations`` times along the way. A model's iterations for the budget come from its speed in a
 probe run of :data:`PROBE_ITERATIONS` iterations on the same machine; the curves' x axis is the seconds
 each run actually trained, so an inexact probe shifts where a curve ends, not what it shows. Runs go seed
@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.quality import IMAGE_MODEL_SETTINGS, QUIET
+from benchmarks.quality import QUIET
 from benchmarks.report import RESULTS, publish
 from callbacks.training_clock import TRAINING_SECONDS, TRAINING_SPEED
 from configs.loading import load_config
@@ -85,16 +85,15 @@ def run_curves(dataset: str, models: list[str], seeds: list[int], seconds: float
                settings: list[str], iterations: dict[str, int] | None = None) -> dict[str, list[Curve]]:
     """Every model on every seed for ``seconds`` of training (or the given ``iterations``), evaluated
     ``evaluations`` times; returns each model's curves (one per seed) and copies their final grids."""
-    per_model = {model: [*settings, *IMAGE_MODEL_SETTINGS[model]] for model in models}
     if iterations is None:
-        iterations = {model: max(evaluations, round(seconds * probe_speed(dataset, model, out, per_model[model])))
+        iterations = {model: max(evaluations, round(seconds * probe_speed(dataset, model, out, settings)))
                       for model in models}
     curves: dict[str, list[Curve]] = {model: [] for model in models}
     for seed in seeds:
         for model in models:
             run_dir = out / f"{model}_seed{seed}"
             train(load_config([f"experiment={dataset}", f"model.name={model}", f"seed={seed}", f"run_dir={run_dir}",
-                               *QUIET, *per_model[model], f"trainer.max_steps={iterations[model]}",
+                               *QUIET, *settings, f"trainer.max_steps={iterations[model]}",
                                f"callbacks.metrics.every_n_iterations={math.ceil(iterations[model] / evaluations)}",
                                "callbacks.traversal.every_n_iterations=0"]))
             curves[model].append(read_curve(run_dir))

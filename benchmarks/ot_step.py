@@ -5,12 +5,12 @@
 Per batch size N = M and feature size d (features on the unit sphere, as the critic's), times forward
 + backward of
 
-* ours: ``lightning_modules.ot.informative_sinkhorn_divergence`` with a random pmi and info_weight 8,
+* ours: ``lightning_modules.ot.informative_sinkhorn_divergence`` with a random pmi and reward 0.72,
   which also returns the cross plan (what the code model Q needs);
 * geomloss: ``SamplesLoss("sinkhorn", p=2, blur, scaling, debias=True, backend="tensorized")``;
 
 both at blur 0.3, scaling 0.8, alternating in the same process; reports medians and their ratio
-(target: ours <= 1.2x geomloss), the max |value difference| with info_weight 0 (the two should agree to
+(target: ours <= 1.2x geomloss), the max |value difference| with reward 0 (the two should agree to
 ~1e-6), and the exponent k of time ~ N^k (log-log least squares over N, per d). Writes
 its section of ``docs/results.md`` (``ot_step``) on full runs. ``--quick``: N in {64, 256}, d = 64.
 """
@@ -25,7 +25,7 @@ from benchmarks.report import publish
 from benchmarks.timing import DEFAULT_THREADS, interleaved, loglog_slope, median, set_threads, time_call
 from lightning_modules.ot import informative_sinkhorn_divergence
 
-BLUR, SCALING, INFO_WEIGHT = 0.3, 0.8, 8.0
+BLUR, SCALING, REWARD = 0.3, 0.8, 0.72
 TARGET_RATIO = 1.2
 
 
@@ -35,7 +35,7 @@ def sphere(n: int, d: int, generator: torch.Generator) -> torch.Tensor:
 
 
 def make_steps(n: int, d: int, seed: int = 0):
-    """The two forward+backward steps on one fixed problem, and the info_weight-0 value difference."""
+    """The two forward+backward steps on one fixed problem, and the reward-0 value difference."""
     generator = torch.Generator().manual_seed(seed)
     x0, y0 = sphere(n, d, generator), sphere(n, d, generator)
     pmi = torch.randn(n, n, generator=generator)
@@ -43,7 +43,7 @@ def make_steps(n: int, d: int, seed: int = 0):
 
     def ours() -> None:
         x, y = x0.clone().requires_grad_(True), y0.clone().requires_grad_(True)
-        result = informative_sinkhorn_divergence(x, y, pmi=pmi, info_weight=INFO_WEIGHT, blur=BLUR, scaling=SCALING)
+        result = informative_sinkhorn_divergence(x, y, pmi=pmi, reward=REWARD, blur=BLUR, scaling=SCALING)
         result.divergence.backward()
         assert result.plan.shape == (n, n)
 
@@ -52,7 +52,7 @@ def make_steps(n: int, d: int, seed: int = 0):
         geomloss(x, y).backward()
 
     with torch.no_grad():
-        plain = informative_sinkhorn_divergence(x0, y0, pmi=pmi, info_weight=0.0, blur=BLUR, scaling=SCALING)
+        plain = informative_sinkhorn_divergence(x0, y0, pmi=pmi, reward=0.0, blur=BLUR, scaling=SCALING)
         difference = (plain.divergence - geomloss(x0, y0)).abs().item()
     return ours, reference, difference
 
@@ -84,11 +84,11 @@ def measure_cell(n: int, d: int, repeats: int, target_seconds: float) -> dict:
 
 def table(cells: list[dict], threads_line: str, repeats: int) -> str:
     lines = [
-        f"OT step, forward + backward, blur {BLUR}, scaling {SCALING}, info_weight {INFO_WEIGHT} (ours), "
+        f"OT step, forward + backward, blur {BLUR}, scaling {SCALING}, reward {REWARD} (ours), "
         f"features on the unit sphere; {threads_line}; median of {repeats} interleaved repetitions",
         "",
         "| N = M | d | ours (ms) | geomloss (ms) | ratio ours/geomloss | ratio range | target <= 1.2x "
-        "| max abs value diff (info_weight 0) |",
+        "| max abs value diff (reward 0) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:

@@ -117,18 +117,9 @@ def save_traversals(run: dict, folder: str, name: str) -> None:
 
 
 # The image benchmarks' models and where their OT cost is measured. ``pixel`` drops the critic and
-# measures the cost between images, with a blur set per dataset against its pixel-space costs.
+# measures the cost between images, with a blur set per dataset against its pixel-space costs. Each model
+# runs at the preset's settings for it (the preset's model_settings: InfoGAN's own best measured ones).
 IMAGE_MODELS = ("informative_ot", "sinkhorn", "infogan")
-# Each model at its best measured setting on the image presets (benchmarks/results/image_study.md): the
-# presets' spectral norm and generator updates serve the OT models; InfoGAN does better with neither
-# (digits, seed 0: accuracy 0.570 without, 0.525 with spectral norm). The simultaneous update is the OT
-# models' alone: it needs the critic and the generator to share one objective, which InfoGAN's do not.
-# The dSprites presets' slower critic (lr 1e-4) is the OT models' too: InfoGAN's discriminator keeps 2e-4
-# (dSprites, 600 iterations, seed 0: MIG 0.004 against 0.033 at 2e-4, FID 161 against 431; image_study.md,
-# session 11).
-IMAGE_MODEL_SETTINGS = {"informative_ot": [], "sinkhorn": [],
-                        "infogan": ["model.n_generator=1", "model.critic.spectral_norm=false",
-                                    "model.simultaneous_updates=false", "model.critic.optimizer.lr=2.0e-4"]}
 COSTS = ("critic", "pixel")
 
 

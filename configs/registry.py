@@ -62,7 +62,7 @@ class Registry(MutableMapping):
         return f"Registry({self.key!r}, {self._entries!r})"
 
 
-# `sinkhorn` is the informative OT GAN with info_weight forced to 0 (configs/loading.py), not a copy.
+# `sinkhorn` is the informative OT GAN with model.reward forced to 0 (configs/loading.py), not a copy.
 MODELS = Registry("model.name", {
     "informative_ot": "lightning_modules.informative_ot:InformativeOTGAN",
     "sinkhorn": "lightning_modules.informative_ot:InformativeOTGAN",
@@ -77,3 +77,10 @@ DATAMODULES = Registry("data.name", {
     "shapes3d": "datamodules.shapes3d:Shapes3DDataModule",
     "image_folder": "datamodules.image_folder:ImageFolderDataModule",
 })
+
+# What each dataset's observations are, so that configs/loading.py checks a configuration's networks against
+# its data before any data is read or network built (a preset for 2D points on images would build conv
+# networks of its MLP widths: hundreds of millions of parameters). A dataset registered without an entry
+# here is not checked.
+OBSERVATIONS = {"gaussians": "points", "dsprites": "images", "digits": "images", "mnist": "images",
+                "shapes3d": "images", "image_folder": "images"}

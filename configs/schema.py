@@ -65,8 +65,13 @@ class DataConfig:
     image_folder: ImageFolderConfig = field(default_factory=ImageFolderConfig)
 
 
+# The model keys. Each one is set by a preset or is a knob users of GAN frameworks expect; the comment after
+# "Why a key:" says which. Options the studies found neutral or harmful were removed (CHANGELOG.md).
+
+
 @dataclass
 class LatentConfig:
+    # Why a key: every preset sets the latent layout of its data's factors.
     categorical: List[int] = field(default_factory=lambda: [10])  # one code per entry, with that many values
     continuous: int = 0  # number of continuous codes, uniform on [-1, 1]
     noise: int = 2  # number of standard Gaussian noise dimensions
@@ -74,17 +79,20 @@ class LatentConfig:
 
 @dataclass
 class OptimizerConfig:
+    # Why a key: lr is set by every preset; Adam's betas are a standard GAN knob (DCGAN's 0.5, 0.999).
     lr: float = 1e-3  # Adam learning rate
     betas: List[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam betas
 
 
 @dataclass
 class GeneratorConfig:
+    # Why a key: kind, hidden and layers are set by the presets (mlp for 2D points, conv for images).
     kind: str = "mlp"  # mlp (2D data) | conv (DCGAN-style, images)
     hidden: int = 256  # mlp: width; conv: channels of the last upsampling block
     layers: int = 3  # mlp: hidden layers (ignored by conv)
     # beta of an exponential moving average of the generator's weights, updated once per iteration, which
     # draws every evaluation sample and traversal (Yazici et al. 2019); 0: the trained weights themselves.
+    # Why a key: a standard GAN knob (the averaged generator of StyleGAN, BigGAN and ProGAN).
     average: float = 0.0
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 
@@ -92,73 +100,76 @@ class GeneratorConfig:
 @dataclass
 class CriticConfig:
     # identity: OT cost in data space, no critic to train (2D data, or images in pixel space) | mlp | conv.
-    # The learned critic is a feature map phi(x) in R^features bounded to the unit sphere (or ball, see
-    # `bound`), which keeps costs in [0, 2] so that the blur keeps a fixed meaning.
+    # The learned critic is a feature map phi(x) on the unit sphere of R^features, which keeps costs in
+    # [0, 2] so that the blur keeps a fixed meaning. InfoGAN's discriminator has the same trunk (an MLP for
+    # identity). Why a key: kind, hidden, layers and features are set by the presets.
     kind: str = "mlp"
     hidden: int = 256  # mlp: width; conv: channels of the first downsampling block
     layers: int = 3  # mlp: hidden layers (ignored by conv)
     features: int = 64  # d, the dimension of phi(x)
-    bound: str = "sphere"  # sphere: phi = h / |h| | ball: phi = h / sqrt(1 + |h|^2) (see networks.FeatureCritic)
     # Divide every layer's weight by its largest singular value (Miyato et al. 2018): a Lipschitz critic
     # that cannot separate real from generated images by a texture. Also InfoGAN's discriminator.
+    # Why a key: set by the image presets (on for the OT models, off for InfoGAN: model_settings).
     spectral_norm: bool = False
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=2e-4))
 
 
 @dataclass
 class CodeModelConfig:
-    # Q(c | y), the amortized plan posterior (PAPER.md eq. 5, section 6). Its own network with the
-    # critic's architecture (with the identity critic: an MLP on points, a conv net on images); InfoGAN
-    # uses a head on its discriminator trunk instead.
+    # Q(c | y), the amortized plan posterior (docs/method.md eq. 5). Its own network with the critic's
+    # architecture (with the identity critic: an MLP on points, a conv net on images); InfoGAN uses a head
+    # on its discriminator trunk instead. Why a key: hidden and layers are set by the presets.
     hidden: int = 256
     layers: int = 3
-    continuous_std: float = 0.5  # s of the Gaussian Q(c | y) = N(mu(y), s^2) for continuous codes
-    # informative_ot/sinkhorn: weight of a second loss for Q, its cross-entropy on generated pairs
-    # (c_i, G(z_i)) (PAPER.md section 5, step 2's warm-up). Trains Q only - G still learns the code from
-    # the plan alone - and gives Q a useful posterior before the plan carries any code information.
-    generated_weight: float = 0.0
     # informative_ot: weight a of the prior in the mixture (1 - a) Q + a p(c) whose log-ratio to p(c)
     # perturbs the cost (lightning_modules/code_model.py, mixed_pmi). 0 uses Q itself; a > 0 bounds the
     # penalty on pairs Q deems unlikely, lam * log a, so a confident but wrong Q cannot forbid them.
+    # Why a key: set by the digits and MNIST presets (0.8).
     prior_mix: float = 0.0
-    # informative_ot/sinkhorn: Q as a head on the critic's trunk (its output detached: Q's loss does not
-    # train the critic) instead of a network of its own, as InfoGAN's Q sits on its discriminator. Saves
-    # Q's forward and backward; hidden and layers are then unused. Needs a learned critic.
-    on_critic: bool = False
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 
 
 @dataclass
 class OTConfig:
+    # Why a key: blur and scaling are set by every preset, diameter by the digits and MNIST presets.
     blur: float = 0.3  # sqrt(eps): transport below this length scale is smoothed (see lightning_modules/ot.py)
     scaling: float = 0.8  # eps-scaling ratio, 0.7-0.9: closer to 1 is more accurate and slower
     diameter: Optional[float] = None  # largest distance, start of eps-scaling; null measures each batch
-    extra_iterations: int = 0  # Sinkhorn iterations added at the final eps (tighter plan marginals)
     # Under DDP: solve OT on the batch of all ranks (features all-gathered, gradients to the local
     # part) instead of per-rank sub-batches, a more biased estimator. No effect on one device.
+    # Why a key: a standard knob of distributed training, the choice of the batch a loss is estimated on.
     global_batch: bool = True
 
 
 @dataclass
 class ModelConfig:
-    # a name of configs/registry.py's MODELS: informative_ot | sinkhorn (= informative_ot with info_weight 0) | infogan
+    # a name of configs/registry.py's MODELS: informative_ot | sinkhorn (= informative_ot with reward 0) | infogan
     name: str = "informative_ot"
-    info_weight: float = 8.0  # lam / eps of PAPER.md eq. 3; 0 is the plain Sinkhorn GAN
-    # informative_ot: fraction of max_steps over which the reward rises linearly from 0 to info_weight, so
-    # that the generator draws the data before the code can outweigh the cost (0: the full reward at once).
-    info_warmup: float = 0.0
-    n_critic: int = 1  # critic (discriminator) updates per iteration
+    # lam, the weight of the code's mutual information in the structured regularization (docs/method.md
+    # eq. 3): the cost of pairing latent sample i with observation j is lowered by lam * pmi_ij (eq. 6,
+    # lightning_modules/ot.py). It does not change with the blur: what it weighs against is the entropy
+    # term eps = blur^2. 0 is the plain Sinkhorn GAN (model.name=sinkhorn forces it). Set by every preset.
+    # Its old form model.info_weight = lam / eps still loads, converted at the run's blur (CHANGELOG.md).
+    reward: float = 0.72
+    # Critic (discriminator) updates per iteration. Why a key: a standard GAN knob (WGAN's n_critic).
+    n_critic: int = 1
     # Generator updates per iteration, each on fresh latents, after the critic's (Q: one update from their
     # plans). OT-GAN's generator:critic ratio of 3 keeps the critic's cost from becoming degenerate.
+    # Why a key: set by the dSprites presets (3; InfoGAN 1).
     n_generator: int = 1
     # One forward and one backward for the critic and the generator (and Q) instead of alternating them:
     # the critic steps along the negated gradient of the same divergence the generator descends
     # (simultaneous gradient descent-ascent). Needs n_critic = n_generator = 1; OT models only.
+    # Why a key: set by the digits and MNIST presets.
     simultaneous_updates: bool = False
-    lr_decay_start: float = 0.5  # fraction of max_steps after which generator/critic lr decay linearly to 0 (1 = none)
-    infogan_lambda: float = 1.0  # infogan: weight of the mutual-information bound
+    # Fraction of max_steps after which generator/critic lr decay linearly to 0 (1 = none).
+    # Why a key: set by the presets (0.5); a learning-rate schedule is a standard knob.
+    lr_decay_start: float = 0.5
+    # infogan: weight of the mutual-information bound. Why a key: InfoGAN's lambda, its one own knob.
+    infogan_lambda: float = 1.0
     # A non-finite loss or gradient skips that iteration's update (counted as train/skipped_steps);
     # this many consecutive skips stop the run, keeping the last checkpoint from before the divergence.
+    # Why a key: a standard knob of long runs, how much instability to ride out before stopping.
     max_consecutive_skips: int = 10
     latent: LatentConfig = field(default_factory=LatentConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)

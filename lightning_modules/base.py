@@ -45,16 +45,6 @@ def linear_decay(start_fraction: float, total_iterations: int):
     return factor
 
 
-def linear_warmup(fraction: float, total_iterations: int):
-    """A weight's factor: linear from 0 at the first iteration to 1 at ``fraction`` of training, then 1."""
-    length = fraction * total_iterations
-
-    def factor(iteration: int) -> float:
-        return 1.0 if length <= 0 else min(1.0, iteration / length)
-
-    return factor
-
-
 class LatentGAN(pl.LightningModule):
     """Base of the models: a generator G(z) over a :class:`LatentSpec`, trained by manual optimization.
 

@@ -17,8 +17,9 @@ each iteration makes ``n_critic`` discriminator and ``n_generator`` generator up
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -26,6 +27,13 @@ from configs.schema import ModelConfig
 from lightning_modules.base import LatentGAN, frozen
 from lightning_modules.code_model import CodeHead, CodePosterior
 from lightning_modules.networks import build_trunk, spectrally_normalized
+
+
+class Optimizers(NamedTuple):
+    """InfoGAN's optimizers by network, in the order ``configure_optimizers`` gives them to Lightning."""
+
+    generator: torch.optim.Optimizer
+    discriminator: torch.optim.Optimizer  # the trunk, the real/fake head and Q's head
 
 
 class InfoGAN(LatentGAN):
@@ -38,7 +46,7 @@ class InfoGAN(LatentGAN):
         if critic.spectral_norm:
             self.trunk = spectrally_normalized(self.trunk)
             self.real_fake_head = spectrally_normalized(self.real_fake_head)
-        self.code_head = CodeHead(self.trunk.out_dim, self.latent_spec, self.cfg.code_model.continuous_std)
+        self.code_head = CodeHead(self.trunk.out_dim, self.latent_spec)
 
     @property
     def optimizer_steps_per_iteration(self) -> int:
@@ -48,14 +56,18 @@ class InfoGAN(LatentGAN):
         return [*self.trunk.parameters(), *self.real_fake_head.parameters(), *self.code_head.parameters()]
 
     def configure_optimizers(self):
-        optimizers = [
-            self.adam(self.generator.parameters(), self.cfg.generator.optimizer),
-            self.adam(self.discriminator_parameters(), self.cfg.critic.optimizer),
-        ]
-        return optimizers, [self.decay_schedule(o) for o in optimizers]
+        optimizers = Optimizers(
+            generator=self.adam(self.generator.parameters(), self.cfg.generator.optimizer),
+            discriminator=self.adam(self.discriminator_parameters(), self.cfg.critic.optimizer),
+        )
+        return list(optimizers), [self.decay_schedule(o) for o in optimizers]
+
+    def named_optimizers(self) -> Optimizers:
+        """Lightning's optimizers (a list in the order of :meth:`configure_optimizers`) by network."""
+        return Optimizers(*self.optimizers())
 
     def train_iteration(self, real: Tensor) -> None:
-        opt_generator, opt_discriminator = self.optimizers()
+        optimizers = self.named_optimizers()
 
         for _ in range(self.cfg.n_critic):
             latent = self.sample_latent(real.shape[0])
@@ -63,9 +75,9 @@ class InfoGAN(LatentGAN):
             h_real, h_fake = self.trunk(real), self.trunk(fake)
             gan_loss = F.softplus(-self.real_fake_head(h_real)).mean() + F.softplus(self.real_fake_head(h_fake)).mean()
             info_loss = -self.code_head(h_fake).log_likelihood(latent).mean()
-            opt_discriminator.zero_grad()
+            optimizers.discriminator.zero_grad()
             self.manual_backward(gan_loss + self.cfg.infogan_lambda * info_loss)
-            self.guarded_step(opt_discriminator)
+            self.guarded_step(optimizers.discriminator)
 
         for _ in range(self.cfg.n_generator):
             latent = self.sample_latent(real.shape[0])
@@ -73,9 +85,9 @@ class InfoGAN(LatentGAN):
                 h_fake = self.trunk(self.generate(latent))
                 generator_loss = F.softplus(-self.real_fake_head(h_fake)).mean()
                 info_loss = -self.code_head(h_fake).log_likelihood(latent).mean()
-            opt_generator.zero_grad()
+            optimizers.generator.zero_grad()
             self.manual_backward(generator_loss + self.cfg.infogan_lambda * info_loss)
-            self.guarded_step(opt_generator)
+            self.guarded_step(optimizers.generator)
 
         self.log_train({"train/discriminator_loss": gan_loss.detach(), "train/generator_loss": generator_loss.detach(),
                         "train/code_nll": info_loss.detach()}, prog_bar=("train/generator_loss", "train/code_nll"))

@@ -1,4 +1,4 @@
-r"""The informative OT GAN (PAPER.md section 5) and, with ``info_weight = 0``, the plain Sinkhorn GAN.
+r"""The informative OT GAN (docs/method.md) and, with ``reward = 0``, the plain Sinkhorn GAN.
 
 One training step (one iteration):
 
@@ -11,30 +11,44 @@ One training step (one iteration):
    envelope theorem); Q minimizes the plan-weighted cross-entropy
    :math:`-\sum_{ij} w_{ij} \log Q(c_i \mid y_j)` with :math:`w_{ij} = b_j \pi_{ij} / \sum_i \pi_{ij}`,
    the column-normalized plan (detached), averaged over the solves - the max over Q of eq. (5), which is
-   exact for the plan's posterior even where the plan's rows have not converged. With ``model.code_model.generated_weight`` Q
-   also fits the generated pairs :math:`(c_i, G(z_i))` (G detached), the warm-up of section 5.
+   exact for the plan's posterior even where the plan's rows have not converged.
 
-``info_weight = 0`` runs this same code: the perturbation is multiplied by zero, Q is still fitted (so the
+With ``model.simultaneous_updates`` (a learned critic, one update of each) an iteration is instead one
+solve whose backward serves all three networks: G and Q descend, the critic ascends the same divergence.
+
+``reward = 0`` runs this same code: the perturbation is multiplied by zero, Q is still fitted (so the
 baseline has the same encoder for metrics) and the random numbers drawn are the same.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
 from configs.schema import ModelConfig
-from lightning_modules.base import LatentGAN, frozen, linear_warmup
-from lightning_modules.code_model import CodeHead, CodeModel, CodePosterior, mixed_pmi
+from lightning_modules.base import LatentGAN, frozen
+from lightning_modules.code_model import CodeModel, CodePosterior, mixed_pmi
 from lightning_modules.distributed import gather_columns, gather_with_local_grad, world_size
 from lightning_modules.latent import LatentBatch
 from lightning_modules.networks import FeatureCritic, build_trunk, spectrally_normalized
 from lightning_modules.ot import InformativeSinkhorn, informative_sinkhorn_divergence
 
 
+class Optimizers(NamedTuple):
+    """The model's optimizers by network, in the order ``configure_optimizers`` gives them to Lightning (and
+    checkpoints store their states in); no critic's with the cost in data space."""
+
+    generator: torch.optim.Optimizer
+    code_model: torch.optim.Optimizer
+    critic: torch.optim.Optimizer | None = None
+
+
 class InformativeOTGAN(LatentGAN):
+    """Each iteration is either alternating updates (:meth:`critic_updates` then :meth:`generator_updates`)
+    or, with ``model.simultaneous_updates``, one :meth:`simultaneous_update` of the three networks."""
+
     def __init__(self, model: dict[str, Any] | ModelConfig, observation_shape: tuple[int, ...], seed: int = 0) -> None:
         super().__init__(model, observation_shape, seed)
         critic = self.cfg.critic
@@ -44,22 +58,13 @@ class InformativeOTGAN(LatentGAN):
             trunk_kind = "conv" if len(self.observation_shape) == 3 else "mlp"
         else:
             self.critic = FeatureCritic(
-                build_trunk(critic.kind, self.observation_shape, critic.hidden, critic.layers),
-                critic.features,
-                critic.bound,
+                build_trunk(critic.kind, self.observation_shape, critic.hidden, critic.layers), critic.features
             )
             if critic.spectral_norm:
                 self.critic = spectrally_normalized(self.critic)
             trunk_kind = critic.kind
         q = self.cfg.code_model
-        if q.on_critic:
-            self.code_model = CodeHead(self.critic.trunk.out_dim, self.latent_spec, q.continuous_std)
-        else:
-            self.code_model = CodeModel(
-                build_trunk(trunk_kind, self.observation_shape, q.hidden, q.layers),
-                self.latent_spec,
-                q.continuous_std,
-            )
+        self.code_model = CodeModel(build_trunk(trunk_kind, self.observation_shape, q.hidden, q.layers), self.latent_spec)
 
     def divergence_hint(self) -> str:
         return f" or a blur too small for the data (model.ot.blur={self.cfg.ot.blur})"
@@ -70,14 +75,18 @@ class InformativeOTGAN(LatentGAN):
         return self.cfg.n_generator + 1 + critic_steps  # G's, Q's, the critic's
 
     def configure_optimizers(self):
-        optimizers = [
-            self.adam(self.generator.parameters(), self.cfg.generator.optimizer),
-            self.adam(self.code_model.parameters(), self.cfg.code_model.optimizer),
-        ]
-        if self.critic is not None:
-            optimizers.append(self.adam(self.critic.parameters(), self.cfg.critic.optimizer))
-        schedules = [self.decay_schedule(optimizers[0])] + [self.decay_schedule(o) for o in optimizers[2:]]
-        return optimizers, schedules
+        optimizers = Optimizers(
+            generator=self.adam(self.generator.parameters(), self.cfg.generator.optimizer),
+            code_model=self.adam(self.code_model.parameters(), self.cfg.code_model.optimizer),
+            critic=self.adam(self.critic.parameters(), self.cfg.critic.optimizer) if self.critic is not None else None,
+        )
+        # The generator's and the critic's learning rates decay (model.lr_decay_start); Q's does not.
+        decaying = [o for o in (optimizers.generator, optimizers.critic) if o is not None]
+        return [o for o in optimizers if o is not None], [self.decay_schedule(o) for o in decaying]
+
+    def named_optimizers(self) -> Optimizers:
+        """Lightning's optimizers (a list in the order of :meth:`configure_optimizers`) by network."""
+        return Optimizers(*self.optimizers())
 
     # ----- the loss ------------------------------------------------------------------------------
     def features(self, x: Tensor) -> Tensor:
@@ -90,16 +99,16 @@ class InformativeOTGAN(LatentGAN):
         return self.cfg.ot.global_batch and world_size() > 1
 
     @property
-    def info_weight(self) -> float:
-        """This iteration's lam / eps: ``model.info_weight``, ramped up from 0 over ``model.info_warmup``."""
-        return self.cfg.info_weight * linear_warmup(self.cfg.info_warmup, self.total_iterations)(self.iteration)
+    def loss_scale(self) -> int:
+        """On the global batch every rank backpropagates the one global loss into its own samples and DDP
+        averages over ranks: scaling by W makes that the global loss's gradient."""
+        return world_size() if self.gathers_global_batch else 1
 
     def divergence(self, x: Tensor, y: Tensor, pmi: Tensor) -> InformativeSinkhorn:
         """The perturbed Sinkhorn divergence of eq. (6) between generated and real features."""
         ot = self.cfg.ot
         return informative_sinkhorn_divergence(
-            x, y, pmi=pmi, info_weight=self.info_weight, blur=ot.blur, scaling=ot.scaling,
-            diameter=ot.diameter, extra_iterations=ot.extra_iterations,
+            x, y, pmi=pmi, reward=self.cfg.reward, blur=ot.blur, scaling=ot.scaling, diameter=ot.diameter
         )
 
     def solve(self, x: Tensor, y: Tensor, latent: LatentBatch,
@@ -128,45 +137,39 @@ class InformativeOTGAN(LatentGAN):
         first = dist.get_rank() * local if self.gathers_global_batch else 0
         return -(weights[:, first : first + local].detach() * log_q).sum()
 
-    def code_loss(self, log_q: Tensor, plan: Tensor, fake: Tensor, latent: LatentBatch) -> Tensor:
-        """Q's loss for one solve: the plan-weighted cross-entropy, plus its cross-entropy on the generated
-        pairs weighted by ``model.code_model.generated_weight`` (G detached)."""
-        loss = self.plan_weighted_cross_entropy(log_q, plan)
-        weight = self.cfg.code_model.generated_weight
-        if weight:
-            loss = loss - weight * self.code_posterior(fake.detach()).log_likelihood(latent).mean()
-        return loss
-
     # ----- training ------------------------------------------------------------------------------
     def train_iteration(self, real: Tensor) -> None:
-        optimizers = self.optimizers()
-        opt_generator, opt_code = optimizers[0], optimizers[1]
-        # On the global batch every rank backpropagates the one global loss into its own samples and DDP
-        # averages over ranks: scaling by W makes that the global loss's gradient.
-        scale = world_size() if self.gathers_global_batch else 1
-
+        optimizers = self.named_optimizers()
         if self.cfg.simultaneous_updates:
-            self.simultaneous_iteration(real, scale)
-            return
-        # Q is stepped only at the end of the iteration, so one forward of Q on the real batch serves the
-        # critic's solves (which read it detached, as the pmi) and Q's own loss.
-        posterior = self.code_posterior(real)
-        if self.critic is not None:
-            opt_critic = optimizers[2]
-            for _ in range(self.cfg.n_critic):
-                latent = self.sample_latent(real.shape[0])
-                with torch.no_grad():
-                    fake = self.generate(latent)
-                critic_divergence = self.solve(self.features(fake), self.features(real), latent, posterior)[0].divergence
-                opt_critic.zero_grad()
-                self.manual_backward(-scale * critic_divergence)
-                self.guarded_step(opt_critic)
-            self.log_train({"train/critic_divergence": critic_divergence.detach()})
+            self.simultaneous_update(real, optimizers)
+        else:
+            # Q is stepped only at the end of the iteration, so one forward of Q on the real batch serves the
+            # critic's solves (which read it detached, as the pmi) and Q's own loss.
+            posterior = self.code_posterior(real)
+            if self.critic is not None:
+                self.critic_updates(real, posterior, optimizers.critic)
+            self.generator_updates(real, posterior, optimizers)
 
-        # The critic is fixed during the generator updates and the real batch is the same: one forward of
-        # the critic on it serves every update. Q's loss is averaged over the updates' plans and stepped once,
-        # with the last update (with n_generator = 1: one backward for G and Q, as they touch disjoint
-        # parameters - the divergence does not reach Q, pmi being detached, nor the cross-entropy G).
+    def critic_updates(self, real: Tensor, posterior: CodePosterior, optimizer: torch.optim.Optimizer) -> None:
+        """``n_critic`` ascents of the critic on the divergence, each on fresh latents (G's samples detached)."""
+        for _ in range(self.cfg.n_critic):
+            latent = self.sample_latent(real.shape[0])
+            with torch.no_grad():
+                fake = self.generate(latent)
+            critic_divergence = self.solve(self.features(fake), self.features(real), latent, posterior)[0].divergence
+            optimizer.zero_grad()
+            self.manual_backward(-self.loss_scale * critic_divergence)
+            self.guarded_step(optimizer)
+        self.log_train({"train/critic_divergence": critic_divergence.detach()})
+
+    def generator_updates(self, real: Tensor, posterior: CodePosterior, optimizers: Optimizers) -> None:
+        """``n_generator`` descents of the generator on the divergence, each on fresh latents, the critic
+        fixed; Q's plan-weighted cross-entropy, averaged over their plans, is stepped once with the last.
+
+        The critic is fixed and the real batch the same: one forward of the critic on it serves every
+        update. With n_generator = 1 this is one backward for G and Q, as they touch disjoint parameters
+        (the divergence does not reach Q, pmi being detached, nor the cross-entropy G)."""
+        scale = self.loss_scale
         with torch.no_grad():
             real_features = self.features(real)
         code_loss = 0.0
@@ -176,47 +179,40 @@ class InformativeOTGAN(LatentGAN):
             with frozen(self.critic):
                 fake = self.generate(latent)
                 result, log_q = self.solve(self.features(fake), real_features, latent, posterior)
-            code_loss = code_loss + self.code_loss(log_q, result.plan, fake, latent) / n_generator
+            code_loss = code_loss + self.plan_weighted_cross_entropy(log_q, result.plan) / n_generator
             last = update == n_generator - 1
-            opt_generator.zero_grad()
+            optimizers.generator.zero_grad()
             if last:
-                opt_code.zero_grad()
+                optimizers.code_model.zero_grad()
             self.manual_backward(scale * (result.divergence + code_loss) if last else scale * result.divergence)
-            self.guarded_step(opt_generator, *([opt_code] if last else []))
+            self.guarded_step(optimizers.generator, *([optimizers.code_model] if last else []))
 
         self.log_train({"train/divergence": result.divergence.detach(), "train/code_nll": code_loss.detach()},
                        prog_bar=("train/divergence", "train/code_nll"))
 
-    def simultaneous_iteration(self, real: Tensor, scale: int) -> None:
+    def simultaneous_update(self, real: Tensor, optimizers: Optimizers) -> None:
         r"""One solve for the three networks (``model.simultaneous_updates``): G and Q descend, the critic
         ascends :math:`S^Q_\varepsilon`. The alternating iteration's critic update and generator update
         each need a generator forward, a critic forward and backward and a solve; here one of each serves
         both, and the critic's gradient is the generator's negated (the divergence's gradient in phi is
         the same whether G's samples are detached or not). The critic's features of the real batch
         carry its gradient as in the critic update."""
-        opt_generator, opt_code, opt_critic = self.optimizers()
         latent = self.sample_latent(real.shape[0])
         fake = self.generate(latent)
-        # One critic forward on both batches (the critic has no batch statistics, so this is the same
-        # function of each image as two forwards, at one call's overhead and one power iteration).
-        trunk_fake, trunk_real = self.critic.trunk(torch.cat([fake, real])).split([len(fake), len(real)])
-        posterior = self.code_model(trunk_real.detach()) if self.cfg.code_model.on_critic else self.code_model(real)
-        result, log_q = self.solve(self.critic.bounded(trunk_fake), self.critic.bounded(trunk_real), latent, posterior)
-        code_loss = self.code_loss(log_q, result.plan, fake, latent)
-        for optimizer in (opt_critic, opt_generator, opt_code):
+        fake_features, real_features = self.critic.features_of_both(fake, real)
+        posterior = self.code_posterior(real)
+        result, log_q = self.solve(fake_features, real_features, latent, posterior)
+        code_loss = self.plan_weighted_cross_entropy(log_q, result.plan)
+        for optimizer in (optimizers.critic, optimizers.generator, optimizers.code_model):
             optimizer.zero_grad()
-        self.manual_backward(scale * (result.divergence + code_loss))
+        self.manual_backward(self.loss_scale * (result.divergence + code_loss))
         for p in self.critic.parameters():
             if p.grad is not None:
                 p.grad.neg_()
-        self.guarded_step(opt_critic, opt_generator, opt_code)
+        self.guarded_step(optimizers.critic, optimizers.generator, optimizers.code_model)
         divergence = result.divergence.detach()
         self.log_train({"train/critic_divergence": divergence, "train/divergence": divergence,
                         "train/code_nll": code_loss.detach()}, prog_bar=("train/divergence", "train/code_nll"))
 
     def code_posterior(self, x: Tensor) -> CodePosterior:
-        if self.cfg.code_model.on_critic:
-            with torch.no_grad():
-                trunk_features = self.critic.trunk(x)
-            return self.code_model(trunk_features)
         return self.code_model(x)

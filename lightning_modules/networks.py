@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
@@ -123,28 +124,23 @@ def spectrally_normalized(module: nn.Module) -> nn.Module:
 
 
 class FeatureCritic(nn.Module):
-    """phi(x) in R^d, bounded so that OT costs lie in [0, 2] whatever the critic learns: the critic cannot
-    inflate the divergence by scaling and the blur keeps its meaning.
+    """phi(x) in R^d on the unit sphere, h / |h|, so that OT costs lie in [0, 2] whatever the critic learns:
+    the critic cannot inflate the divergence by scaling and the blur keeps its meaning."""
 
-    ``bound="sphere"`` projects onto the unit sphere, h / |h|. ``bound="ball"`` maps into the open unit
-    ball, h / sqrt(1 + |h|^2), which keeps a radial direction: on the sphere, once the critic puts fake
-    and real features at antipodes, the cost's gradient is radial and the projection removes it.
-    """
-
-    def __init__(self, trunk: nn.Module, features: int, bound: str = "sphere") -> None:
+    def __init__(self, trunk: nn.Module, features: int) -> None:
         super().__init__()
-        if bound not in ("sphere", "ball"):
-            raise ValueError(f"model.critic.bound must be sphere or ball, got {bound!r}")
         self.trunk = trunk
         self.head = nn.Linear(trunk.out_dim, features)
-        self.bound = bound
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.bounded(self.trunk(x))
+        return self.on_sphere(self.trunk(x))
 
-    def bounded(self, trunk_features: Tensor) -> Tensor:
-        """phi from the trunk's output (so a caller that also reads the trunk's output runs it once)."""
-        h = self.head(trunk_features)
-        if self.bound == "sphere":
-            return F.normalize(h, dim=-1)
-        return h / (1 + h.pow(2).sum(-1, keepdim=True)).sqrt()
+    def features_of_both(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """``(phi(x), phi(y))`` with one trunk forward on both batches: the trunk has no batch statistics, so
+        this is the same function of each image as two forwards, at one call's overhead and one spectral-norm
+        power iteration."""
+        trunk_x, trunk_y = self.trunk(torch.cat([x, y])).split([len(x), len(y)])
+        return self.on_sphere(trunk_x), self.on_sphere(trunk_y)
+
+    def on_sphere(self, trunk_features: Tensor) -> Tensor:
+        return F.normalize(self.head(trunk_features), dim=-1)

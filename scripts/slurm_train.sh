@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Multi-node training with SLURM: one task per GPU, Lightning reads the ranks from SLURM's environment.
-#   sbatch scripts/slurm_train.sh experiment=dsprites model.info_weight=4
+#   sbatch scripts/slurm_train.sh experiment=dsprites model.reward=0.5
 # Edit the resources below. run_dir must be on a filesystem every node sees (each node would otherwise
 # pick its own timestamped folder). On pre-emption SLURM sends SIGTERM: the run saves last.ckpt and a
 # requeued job continues with resume=<run_dir> (see the last line).

@@ -1,7 +1,7 @@
 """The benchmarks run (``--quick``) and print the tables they promise.
 
 These check the scripts, not the numbers: quick runs are too short to measure speed. The numbers checked
-are exact arithmetic - with info_weight 0 our Sinkhorn divergence is geomloss's; the equal wall-clock budget.
+are exact arithmetic - with reward 0 our Sinkhorn divergence is geomloss's; the equal wall-clock budget.
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_quick_benchmarks_print_their_tables(capsys):
     assert set(cells) == {("64", "64"), ("256", "64")}
     for row in cells.values():
         assert float(row[4]) > 0  # the ratio
-        assert float(row[7]) < 1e-4, f"info_weight 0 should match geomloss, got {row[7]}"
+        assert float(row[7]) < 1e-4, f"reward 0 should match geomloss, got {row[7]}"
     assert re.search(r"^\| 64 \| -?\d+\.\d\d \| -?\d+\.\d\d \|$", text, re.M), "exponent row for d = 64"
 
     text = throughput.main(["--quick"])

@@ -113,12 +113,12 @@ def test_ddp_training_keeps_ranks_in_sync_and_writes_one_run_folder(tmp_path):
 
 
 @pytest.mark.slow
-def test_ddp_with_the_simultaneous_update_q_on_the_critic_and_an_averaged_generator_keeps_ranks_in_sync(tmp_path):
-    """The digits recipe's update (one solve for critic, generator and Q on the critic's trunk) under DDP: every
-    parameter has a gradient, the global batch's gradients are all-reduced and the ranks stay bit for bit equal."""
+def test_ddp_with_the_simultaneous_update_and_an_averaged_generator_keeps_ranks_in_sync(tmp_path):
+    """The digits recipe's update (one solve for critic, generator and Q) under DDP: every parameter has a
+    gradient, the global batch's gradients are all-reduced and the ranks stay bit for bit equal."""
     run_dir = tmp_path / "ddp"
     result = ddp_run(run_dir, "trainer.max_steps=4", "model.critic.kind=mlp", "model.critic.hidden=32",
-                     "model.simultaneous_updates=true", "model.code_model.on_critic=true", "model.generator.average=0.9")
+                     "model.simultaneous_updates=true", "model.generator.average=0.9")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["ddp/ranks_in_sync"] == 1.0 and summary["iterations"] == 4 and summary["optimizer_steps"] == 12

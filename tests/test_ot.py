@@ -41,7 +41,7 @@ def test_plain_case_equals_geomloss_value_and_gradient(n, m, d, blur, scaling):
     y = (torch.randn(m, d, generator=gen) + 0.5).requires_grad_()
     reference = SamplesLoss("sinkhorn", p=2, blur=blur, scaling=scaling, debias=True)(x, y)
     ref_grads = torch.autograd.grad(reference, [x, y])
-    ours = informative_sinkhorn_divergence(x, y, pmi=torch.randn(n, m, generator=gen), info_weight=0.0,
+    ours = informative_sinkhorn_divergence(x, y, pmi=torch.randn(n, m, generator=gen), reward=0.0,
                                            blur=blur, scaling=scaling)
     grads = torch.autograd.grad(ours.divergence, [x, y])
     assert ours.divergence.item() == pytest.approx(reference.item(), abs=1e-5)
@@ -60,12 +60,12 @@ def test_plan_marginals_and_brute_force_solution_with_perturbed_cost():
     x = torch.randn(6, 2, generator=gen, dtype=torch.float64)
     y = torch.randn(5, 2, generator=gen, dtype=torch.float64)
     pmi = torch.randn(6, 5, generator=gen, dtype=torch.float64)
-    blur, weight = 0.7, 2.0
-    result = informative_sinkhorn_divergence(x, y, pmi, weight, blur=blur, scaling=0.8, extra_iterations=500)
+    blur, reward = 0.7, 0.98
+    result = informative_sinkhorn_divergence(x, y, pmi, reward, blur=blur, scaling=0.8, extra_iterations=500)
     plan = result.plan.numpy()
     np.testing.assert_allclose(plan.sum(1), np.full(6, 1 / 6), rtol=1e-8)
     np.testing.assert_allclose(plan.sum(0), np.full(5, 1 / 5), rtol=1e-8)
-    perturbed = (squared_euclidean_cost(x, y) - weight * blur**2 * pmi).numpy()
+    perturbed = (squared_euclidean_cost(x, y) - reward * pmi).numpy()
     np.testing.assert_allclose(plan, matrix_scaling_sinkhorn(perturbed, blur**2), atol=1e-10)
 
 
@@ -76,7 +76,7 @@ def test_perturbation_moves_mass_towards_informative_pairs():
     pmi = torch.zeros(8, 8)
     pmi[0, 3] = 1.0
     plain = informative_sinkhorn_divergence(x, y, pmi, 0.0, blur=0.5, extra_iterations=200).plan
-    perturbed = informative_sinkhorn_divergence(x, y, pmi, 4.0, blur=0.5, extra_iterations=200).plan
+    perturbed = informative_sinkhorn_divergence(x, y, pmi, 1.0, blur=0.5, extra_iterations=200).plan
     assert perturbed[0, 3] > 2 * plain[0, 3]
 
 
@@ -94,7 +94,7 @@ def _alternate(x, y, codes, k, eps, lam, rounds):
     objectives, result, pmi = [], None, None
     for _ in range(rounds):
         pmi = posterior.log()[codes] - math.log(1.0 / k)
-        result = informative_sinkhorn_divergence(x, y, pmi, lam / eps, blur=math.sqrt(eps), extra_iterations=400)
+        result = informative_sinkhorn_divergence(x, y, pmi, lam, blur=math.sqrt(eps), extra_iterations=400)
         posterior = plan_code_posterior(result.plan, codes, k)
         objectives.append(regularized_objective(result.plan, cost, eps, lam, codes, k).item())
     return result, pmi, objectives
@@ -178,7 +178,7 @@ def test_batched_and_one_at_a_time_sinkhorn_steps_give_the_same_bits(n, m, monke
 
     def solve():
         leaf = x.clone().requires_grad_()
-        result = ot.informative_sinkhorn_divergence(leaf, y, pmi, info_weight=8.0, blur=0.2, scaling=0.8)
+        result = ot.informative_sinkhorn_divergence(leaf, y, pmi, reward=0.32, blur=0.2, scaling=0.8)
         result.divergence.backward()
         return result.divergence.detach(), result.plan, leaf.grad
 

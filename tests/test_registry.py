@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from configs.loading import ConfigError, load_config
-from configs.registry import DATAMODULES, MODELS, Registry
+from configs.registry import DATAMODULES, MODELS, OBSERVATIONS, Registry
 from datamodules import DSpritesDataModule
 from datamodules.base import FactorDataModule
 from datamodules.factor_grid import FactorGrid, FactorGridDataset
@@ -45,8 +45,10 @@ class BarsDataModule(FactorDataModule):
 def test_choices_are_the_registry_keys():
     assert list(MODELS) == ["informative_ot", "sinkhorn", "infogan"]
     assert {"gaussians", "dsprites", "digits", "mnist"} <= set(DATAMODULES)
+    assert set(OBSERVATIONS) == set(DATAMODULES)  # every dataset says whether it holds points or images
     for name in DATAMODULES:
-        assert load_config([f"data.name={name}"]).data.name == name
+        preset = "gaussians" if OBSERVATIONS[name] == "points" else "dsprites"
+        assert load_config([f"experiment={preset}", f"data.name={name}"]).data.name == name
     with pytest.raises(ConfigError, match=r"data.name=bars: must be one of gaussians, dsprites"):
         load_config(["data.name=bars"])
 

@@ -156,7 +156,7 @@ def test_checkpoint_of_another_model_config_gives_one_line_error(finished_run, t
 
 @pytest.mark.parametrize("args,fragment", [
     (["resume=/no/such/run"], "no such run folder"),
-    (["model.info_weight=2"], "keeps its configuration"),
+    (["model.reward=2"], "keeps its configuration"),
 ])
 def test_bad_resume_requests(finished_run, args, fragment):
     if args[0].startswith("model."):

@@ -29,7 +29,7 @@ from configs.schema import Config, MetricsConfig
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_DIR = REPO / "configs" / "sweeps"
 SWEEP_FILES = sorted(SWEEP_DIR.glob("*.yaml"))
-REQUIRED_SWEEPS = {"dsprites_info_weight_blur.yaml", "gaussians_info_weight_blur.yaml", "baselines_seeds.yaml"}
+REQUIRED_SWEEPS = {"dsprites_reward_blur.yaml", "gaussians_reward_blur.yaml", "baselines_seeds.yaml"}
 
 # The eval/... scalars our runs log, by kind of data. A sweep may only optimize one of these: the W&B
 # server reads the metric from each run's summary, and a name no run logs leaves it nothing to rank.
@@ -227,7 +227,7 @@ def test_parameters_are_config_keys_with_values_of_the_right_type(sweep_file):
             loaded = cfg
             for part in key.split("."):
                 loaded = loaded[part]
-            if kind in (int, float, bool) and not (key == "model.info_weight" and cfg.model.name == "sinkhorn"):
+            if kind in (int, float, bool) and not (key == "model.reward" and cfg.model.name == "sinkhorn"):
                 assert loaded == value, f"{key}={value} loaded as {loaded!r}"
 
 
@@ -268,7 +268,7 @@ def test_run_dir_and_run_id_follow_the_agent(sweep_file, monkeypatch):
 def test_rendering_matches_the_installed_wandb_agent():
     """Our rendering of the macros is the one of the installed wandb (wandb/wandb_agent.py)."""
     utils = pytest.importorskip("wandb.sdk.launch.sweeps.utils")
-    sweep = load_sweep(SWEEP_DIR / "gaussians_info_weight_blur.yaml")
+    sweep = load_sweep(SWEEP_DIR / "gaussians_reward_blur.yaml")
     params = {k: first_value(s) for k, s in sweep["parameters"].items()}
     wandb_vars = utils.create_sweep_command_args({"args": {k: {"value": v} for k, v in params.items()}})
     command = agent_command(sweep, params)

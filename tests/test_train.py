@@ -52,7 +52,7 @@ def test_short_run_leaves_config_checkpoint_and_summary(tmp_path, capsys):
     assert written == pytest.approx(summary)
     assert written["iterations"] == 3 and written["optimizer_steps"] == 6
     assert 0 <= written["eval/code_purity"] <= 1 and 0 <= written["eval/modes_captured"] <= 25
-    assert "info_weight: 8.0" in (run_dir / "config.yaml").read_text()
+    assert "reward: 0.72" in (run_dir / "config.yaml").read_text()
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 6
     assert (run_dir / "csv" / "metrics.csv").exists()

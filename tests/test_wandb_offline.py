@@ -23,10 +23,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-INFO_WEIGHT = 4.0  # not the preset's 8, so the config check sees the command line
+REWARD = 0.36  # not the preset's 0.72, so the config check sees the command line
 RUN_ARGS = ["experiment=gaussians", "trainer.max_steps=60", "trainer.log_every_n_steps=10",
             "callbacks.metrics.every_n_iterations=30", "callbacks.metrics.num_generated=2000", "data.batch_size=64",
-            f"model.info_weight={INFO_WEIGHT}", "logger.mode=offline", "trainer.enable_progress_bar=false"]
+            f"model.reward={REWARD}", "logger.mode=offline", "trainer.enable_progress_bar=false"]
 
 # The W&B transaction log framing (wandb/sdk/internal/datastore.py in wandb < 0.19; the Go core keeps it).
 FILE_HEADER = struct.Struct("<4sHB")  # ident ":W&B", magic 0xBEE1, version 0
@@ -163,7 +163,7 @@ def test_history_has_the_training_and_eval_scalars(offline_run):
 
 @pytest.mark.slow
 def test_config_and_summary_are_logged(offline_run):
-    assert offline_run.config["model"]["info_weight"] == INFO_WEIGHT
+    assert offline_run.config["model"]["reward"] == REWARD
     assert offline_run.config["experiment"] == "gaussians"
     assert offline_run.config["logger"]["mode"] == "offline"
     # train.py writes the same final values to summary.json and to the W&B summary.
