@@ -1,7 +1,8 @@
 """Learning curves: how each model's scores grow with training time, at equal wall-clock.
 
     python -m benchmarks.curves --dataset mnist --data-path DIR [--seconds 600] [--evaluations 10]
-                                [--seeds 0 1 2] [--models informative_ot infogan] [--threads N] [--quick]
+                                [--seeds 0 1 2] [--models informative_ot infogan] [--threads N]
+                                [--set KEY=VALUE ...] [--quick]
 
 Every model trains for the same budget of training seconds (``time/training_seconds``: start-up and
 evaluation left out) at its preset's settings for it (the preset's ``model_settings``), and is evaluated
@@ -181,6 +182,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, one per core)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="configuration overrides for every run, e.g. callbacks.metrics.num_train=1000")
     parser.add_argument("--quick", action="store_true", help="digits, one seed, 20 iterations: checks the script")
     return parser
 
@@ -193,7 +196,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[Curve]]:
         import torch
 
         torch.set_num_threads(args.threads)
-    settings = [f"data.path={args.data_path}"] if args.data_path else []
+    settings = ([f"data.path={args.data_path}"] if args.data_path else []) + args.set
     iterations = None
     if args.quick:
         args.dataset, args.seeds, args.evaluations = "digits", [0], 2

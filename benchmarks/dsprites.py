@@ -25,7 +25,7 @@ from benchmarks.quality import (benchmark_runs, equal_time_table, image_benchmar
 from benchmarks.report import publish
 from configs.loading import load_config
 
-# The pixel-space settings are those the pixel table was measured with (session 2), not the presets' recipe
+# The pixel-space settings are those the pixel table was measured with (2026-11-25), not the presets' recipe
 # for a learned critic; the reward is the lam / eps of 8 it was measured with, times eps = 2.0^2.
 COSTS = {"critic": [], "pixel": ["model.critic.kind=identity", "model.ot.blur=2.0", "model.reward=32.0",
                                  "model.n_generator=1"]}

@@ -32,7 +32,7 @@ def equal_time_iterations(results: dict[str, list[dict]], reference: str, refere
 
     The speeds are those of the equal-step runs in ``results`` (median over seeds of their training
     iterations per second, start-up and evaluation left out): thousands of iterations each, under the
-    conditions the timed runs will have. Short probe runs are too noisy (docs/design.md, session 6).
+    conditions the timed runs will have. Short probe runs are too noisy (docs/design.md, "Comparing models at equal wall-clock").
     """
     speed = {m: statistics.median(r[TRAINING_SPEED] for r in results[m]) for m in dict.fromkeys([reference, *models])}
     return {m: max(1, round(reference_iterations * speed[m] / speed[reference])) for m in models}
@@ -46,7 +46,7 @@ def benchmark_runs(preset: str, seeds: list[int], out: Path, overrides: dict[str
 
     The runs go seed by seed, every model in turn, so that a change in the machine's load slows every
     model alike: run model by model, a test suite sharing the cores during the OT runs once gave InfoGAN
-    1.5x the iterations that take its time on a quiet machine (docs/design.md, session 8)."""
+    1.5x the iterations that take its time on a quiet machine (docs/design.md, "Comparing models at equal wall-clock")."""
     def runs(models: list[str], folder: Path, iterations: dict[str, int]) -> dict[str, list[dict]]:
         results: dict[str, list[dict]] = {model: [] for model in models}
         for seed in seeds:

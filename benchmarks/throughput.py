@@ -36,7 +36,7 @@ from train import build_datamodule, build_model
 
 TARGET_RATIO = 0.95
 # (warm-up iterations, timed iterations, repetitions) per preset, full and --quick. A dsprites iteration
-# costs several gaussians ones (benchmarks/results/throughput.md), hence fewer.
+# costs several gaussians ones (docs/results.md, throughput), hence fewer.
 ITERATIONS = {"gaussians": (10, 150, 5), "dsprites": (2, 8, 3)}
 QUICK_ITERATIONS = {"gaussians": (3, 15, 2), "dsprites": (1, 1, 1)}
 

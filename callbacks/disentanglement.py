@@ -1,7 +1,7 @@
 """``eval/...`` disentanglement scores of image models, every N iterations and at the end of training.
 
-The model is seen through its encoder ``encode(x)`` (PAPER.md section 6), the data through its
-ground-truth factors (PAPER.md section 9):
+The model is seen through its encoder ``encode(x)`` (Q, docs/method.md "Fitting Q"), the data through its
+ground-truth factors:
 
 * two or more varying factors and two or more code dimensions (dSprites): MIG, FactorVAE, BetaVAE,
   DCI and SAP (``metrics.evaluate_disentanglement``) as ``eval/mig``, ``eval/factor_vae``, ...;

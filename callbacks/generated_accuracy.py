@@ -2,7 +2,7 @@
 
 ``eval/unsupervised_accuracy`` reads the code off *real* images with the model's encoder Q. The OT models'
 Q is fitted to the transport plan, and the plan is perturbed by Q itself, so the two can agree on a
-clustering of the real data that the generator does not follow: on digits (session 7, a preset seed) the
+clustering of the real data that the generator does not follow: on digits (2026-12-02, a preset seed) the
 code changed nothing in the traversal grid - the noise picked the digit - while Q still scored 0.58 on
 real digits. This score looks at the generated side, as a traversal grid does: images are drawn from the
 prior, a classifier trained on the real labels names each image's class, and the first categorical code's

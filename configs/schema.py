@@ -116,7 +116,7 @@ class CriticConfig:
 
 @dataclass
 class CodeModelConfig:
-    # Q(c | y), the amortized plan posterior (docs/method.md eq. 5). Its own network with the critic's
+    # Q(c | y), the amortized plan posterior (docs/method.md eqs. 5 and 9). Its own network with the critic's
     # architecture (with the identity critic: an MLP on points, a conv net on images); InfoGAN uses a head
     # on its discriminator trunk instead. Why a key: hidden and layers are set by the presets.
     hidden: int = 256
@@ -146,7 +146,7 @@ class ModelConfig:
     # a name of configs/registry.py's MODELS: informative_ot | sinkhorn (= informative_ot with reward 0) | infogan
     name: str = "informative_ot"
     # lam, the weight of the code's mutual information in the structured regularization (docs/method.md
-    # eq. 3): the cost of pairing latent sample i with observation j is lowered by lam * pmi_ij (eq. 6,
+    # eq. 4): the cost of pairing latent sample i with observation j is lowered by lam * pmi_ij (eq. 7,
     # lightning_modules/ot.py). It does not change with the blur: what it weighs against is the entropy
     # term eps = blur^2. 0 is the plain Sinkhorn GAN (model.name=sinkhorn forces it). Set by every preset.
     # Its old form model.info_weight = lam / eps still loads, converted at the run's blur (CHANGELOG.md).

@@ -1,7 +1,7 @@
 r"""The code model Q(c | y): the encoder that says which code an observation carries.
 
-For the informative OT GAN, Q is the amortized plan posterior of PAPER.md eq. (5) / section 6, fitted
-by the plan-weighted cross-entropy; its log-likelihoods perturb the ground cost (eq. 6). For InfoGAN, Q is
+For the informative OT GAN, Q is the amortized plan posterior of docs/method.md eq. (5), fitted
+by the plan-weighted cross-entropy (eq. 9); its log-likelihoods perturb the ground cost (eq. 7). For InfoGAN, Q is
 the head on the discriminator trunk that bounds the mutual information. Both use :class:`CodeHead`, so
 the two encoders have the same form:
 
@@ -56,8 +56,8 @@ def mixed_pmi(pmi: Tensor, prior_mix: float) -> Tensor:
     .. math:: \log \frac{Q_a(c \mid y)}{p(c)} = \log\big(a + (1 - a)\, e^{\mathrm{pmi}}\big)
               \ \ge\ \log a, \qquad \mathrm{pmi} = \log \frac{Q(c \mid y)}{p(c)}.
 
-    Eq. (5) is a lower bound on :math:`I_\pi(c; y)` for any conditional model, so :math:`Q_a` is as valid a
-    perturbation of the cost (eq. 6) as Q. Its point: Q's log-likelihoods are unbounded below, and a
+    Eq. (5) of docs/method.md is a lower bound on :math:`I_\pi(c; y)` for any conditional model, so :math:`Q_a` is as valid a
+    perturbation of the cost (eq. 7) as Q (this is eq. 12). Its point: Q's log-likelihoods are unbounded below, and a
     confident but wrong Q makes ``lam * pmi`` a penalty of several units on pairs it deems unlikely -
     measured on digits, down to -8 against costs in [0.7, 1.3] - so the plan follows Q's mistakes
     instead of the cost. ``a`` bounds that penalty by ``lam * log a`` and keeps the reward's sign.

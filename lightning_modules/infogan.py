@@ -1,4 +1,4 @@
-r"""InfoGAN (Chen et al. 2016), the baseline, on the framework's networks (PAPER.md section 8).
+r"""InfoGAN (Chen et al. 2016), the baseline, on the framework's networks (docs/method.md, "The baseline").
 
 The discriminator is the critic's trunk with two heads: a real/fake logit and the code head Q (the same
 :class:`~lightning_modules.code_model.CodeHead` the informative OT GAN uses). Losses:

@@ -3,14 +3,14 @@ r"""The informative OT GAN (docs/method.md) and, with ``reward = 0``, the plain 
 One training step (one iteration):
 
 1. ``n_critic`` critic updates: the critic phi maximizes the perturbed divergence :math:`S^Q_\varepsilon`
-   (eq. 6) between generated and real features, Q held fixed. Skipped when the cost is measured in
+   (docs/method.md eq. 10) between generated and real features, Q held fixed. Skipped when the cost is measured in
    data space (``model.critic.kind=identity``).
 2. ``n_generator`` generator updates, each from one Sinkhorn solve on fresh latents (OT-GAN updates its
    generator several times per critic update so that the critic's cost does not become degenerate),
    and one update of the code model Q from the same solves: G minimizes :math:`S^Q_\varepsilon` (gradient by the
    envelope theorem); Q minimizes the plan-weighted cross-entropy
    :math:`-\sum_{ij} w_{ij} \log Q(c_i \mid y_j)` with :math:`w_{ij} = b_j \pi_{ij} / \sum_i \pi_{ij}`,
-   the column-normalized plan (detached), averaged over the solves - the max over Q of eq. (5), which is
+   the column-normalized plan (detached), averaged over the solves - the max over Q of eq. (5), i.e. eq. (9), which is
    exact for the plan's posterior even where the plan's rows have not converged.
 
 With ``model.simultaneous_updates`` (a learned critic, one update of each) an iteration is instead one
@@ -105,7 +105,7 @@ class InformativeOTGAN(LatentGAN):
         return world_size() if self.gathers_global_batch else 1
 
     def divergence(self, x: Tensor, y: Tensor, pmi: Tensor) -> InformativeSinkhorn:
-        """The perturbed Sinkhorn divergence of eq. (6) between generated and real features."""
+        """The perturbed Sinkhorn divergence of eq. (10) between generated and real features."""
         ot = self.cfg.ot
         return informative_sinkhorn_divergence(
             x, y, pmi=pmi, reward=self.cfg.reward, blur=ot.blur, scaling=ot.scaling, diameter=ot.diameter
@@ -113,7 +113,7 @@ class InformativeOTGAN(LatentGAN):
 
     def solve(self, x: Tensor, y: Tensor, latent: LatentBatch,
               posterior: CodePosterior) -> tuple[InformativeSinkhorn, Tensor]:
-        r"""One Sinkhorn solve of eq. (6) between this rank's generated features ``x`` and real features ``y``,
+        r"""One Sinkhorn solve of eq. (10) between this rank's generated features ``x`` and real features ``y``,
         on this rank's batch or on the global batch.
 
         Returns the solve and :math:`\log Q(c_i \mid y_j)` for every latent sample i (of all ranks) and
@@ -130,7 +130,7 @@ class InformativeOTGAN(LatentGAN):
         return self.divergence(x, y, pmi), log_q
 
     def plan_weighted_cross_entropy(self, log_q: Tensor, plan: Tensor) -> Tensor:
-        r"""Eq. (5) as a loss for Q: :math:`-\sum_{ij} w_{ij} \log Q(c_i \mid y_j)` with w the column-normalized
+        r"""Eq. (9), eq. (5) as a loss for Q: :math:`-\sum_{ij} w_{ij} \log Q(c_i \mid y_j)` with w the column-normalized
         plan divided by M, summed over this rank's observations j (the columns of ``log_q``)."""
         weights = plan / plan.sum(0, keepdim=True).clamp_min(torch.finfo(plan.dtype).tiny) / plan.shape[1]
         local = log_q.shape[1]

@@ -1,4 +1,4 @@
-r"""The latent space z = (c, n): informative codes c and noise n (PAPER.md section 1).
+r"""The latent space z = (c, n): informative codes c and noise n (docs/method.md, "Objects").
 
 One object, :class:`LatentSpec`, owns the layout of the latent vector, so sampling, the generator's
 input encoding, the code model's targets and the traversal grids cannot disagree about it.

@@ -114,7 +114,7 @@ def spectrally_normalized(module: nn.Module) -> nn.Module:
     to the convolution's reshaping and the network, with LeakyReLU, is Lipschitz with a bounded
     constant: it cannot sharpen its features without bound on differences between real and generated
     images, which on images made an unconstrained critic separate them by a texture the generator then
-    copied (benchmarks/results/image_study.md).
+    copied (docs/studies.md, "dSprites").
     """
     if isinstance(module, (nn.Linear, nn.Conv2d)):
         return spectral_norm(module)

@@ -1,17 +1,17 @@
-r"""Entropic optimal transport with a structured, code-informative regularization (PAPER.md, sections 2-4).
+r"""Entropic optimal transport with a structured, code-informative regularization (docs/method.md, eqs. (1)-(10)).
 
 Everything the method computes about transport lives here, written once:
 
 * :func:`sinkhorn_potentials` - the symmetric log-domain Sinkhorn loop with eps-scaling that solves the
   dual (7) for the cross problem and the two self problems of the debiased divergence;
-* :func:`informative_sinkhorn_divergence` - the debiased Sinkhorn divergence of eq. (6) with the
+* :func:`informative_sinkhorn_divergence` - the debiased Sinkhorn divergence of eq. (10) with the
   perturbed ground cost :math:`C^Q_{ij} = C_{ij} - \lambda\,\mathrm{pmi}_{ij}` on the cross pairs,
   its gradient (envelope theorem) and the latent-data transport plan (7);
 * :func:`code_mutual_information` and :func:`regularized_objective` - the primal quantities of
-  eqs. (2)-(3), used by tests and diagnostics.
+  eqs. (3)-(4), used by tests and diagnostics.
 
 Why a loop of our own rather than ``geomloss.SamplesLoss``: the method needs, from one solve, both the
-divergence (for the networks) and the plan of the *cross* problem (for the code model Q, eq. 5).
+divergence (for the networks) and the plan of the *cross* problem (for the code model Q, eq. 9).
 ``SamplesLoss(potentials=True, debias=True)`` only returns the debiased potentials
 ``f_ba - f_aa``, from which the cross plan cannot be rebuilt, so a second solve would be needed.
 This loop is geomloss's tensorized algorithm (same eps schedule, same symmetric averaged updates,
@@ -75,7 +75,7 @@ class _StackedProblems:
     partner = [1, 0, 2, 3]
     # Above this many points the four matrices are transformed one at a time (the same arithmetic): four
     # large matrices at once outgrow the cache, and batching them made N = 512-1024 solves 1.3-2.5x slower
-    # (benchmarks/results/ot_step.md).
+    # (docs/results.md, ot_step).
     LARGEST_BATCHED = 256
 
     def __init__(self, c_xy: Tensor, c_yx: Tensor, c_xx: Tensor, c_yy: Tensor, log_a: Tensor, log_b: Tensor) -> None:
@@ -156,7 +156,7 @@ def sinkhorn_potentials(
 
 
 def transport_plan(f: Tensor, g: Tensor, cost: Tensor, eps: float) -> Tensor:
-    r"""Plan of eq. (7): :math:`\pi_{ij} = a_i b_j \exp((f_i + g_j - C_{ij})/\varepsilon)`, shape ``(N, M)``.
+    r"""Plan of eq. (8): :math:`\pi_{ij} = a_i b_j \exp((f_i + g_j - C_{ij})/\varepsilon)`, shape ``(N, M)``.
 
     Its marginals are ``a`` and ``b`` up to the Sinkhorn tolerance: the eps-scaling loop spends only
     an iteration or two at the final eps, so rows can be off by tens of percent at small blur. Add
@@ -187,7 +187,7 @@ def informative_sinkhorn_divergence(
     diameter: float | None = None,
     extra_iterations: int = 0,
 ) -> InformativeSinkhorn:
-    r"""Debiased Sinkhorn divergence with the code-informative perturbed cost, docs/method.md eq. (6).
+    r"""Debiased Sinkhorn divergence with the code-informative perturbed cost (7), docs/method.md eq. (10).
 
     .. math::
         S^Q_\varepsilon(x, y) = \mathrm{OT}_\varepsilon(a, b; C^Q) - \tfrac12 \mathrm{OT}_\varepsilon(a, a; C_{xx})
@@ -196,7 +196,7 @@ def informative_sinkhorn_divergence(
 
     with :math:`\mathrm{pmi}_{ij} = \log Q(c_i \mid y_j) - \log p(c_i)` the code model's pointwise
     mutual information between latent sample i and data point j (treated as a constant here; Q is
-    trained separately by the plan-weighted cross-entropy, eq. 5). The self terms keep the plain cost,
+    trained separately by the plan-weighted cross-entropy, eq. 9). The self terms keep the plain cost,
     so ``reward = 0`` (or ``pmi=None``) is exactly geomloss's
     ``SamplesLoss("sinkhorn", p=2, blur=blur, scaling=scaling, debias=True)``.
 
@@ -238,13 +238,13 @@ def informative_sinkhorn_divergence(
 
 def plan_code_posterior(plan: Tensor, codes: Tensor, num_values: int) -> Tensor:
     r"""Plan posterior of a categorical code, :math:`P_{kj} / \sum_k P_{kj}` with
-    :math:`P_{kj} = \sum_{i: c_i = k} \pi_{ij}` (PAPER.md eq. 3 and section 6). Shape ``(K, M)``."""
+    :math:`P_{kj} = \sum_{i: c_i = k} \pi_{ij}` (docs/method.md eqs. (4)-(5)). Shape ``(K, M)``."""
     aggregated = plan.new_zeros(num_values, plan.shape[-1]).index_add_(0, codes, plan)
     return aggregated / aggregated.sum(0, keepdim=True)
 
 
 def code_mutual_information(plan: Tensor, codes: Tensor, num_values: int) -> Tensor:
-    r"""Mutual information of a categorical code and the data under the plan (eq. 3):
+    r"""Mutual information of a categorical code and the data under the plan (eq. 4):
 
     .. math:: I_\pi(c; y) = \mathrm{KL}(P \,|\, p_c \otimes b),\quad P_{kj} = \sum_{i: c_i = k}\pi_{ij},
         \; p_k = \textstyle\sum_j P_{kj},\; b_j = \sum_k P_{kj}.

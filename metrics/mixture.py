@@ -1,4 +1,4 @@
-r"""Sample quality and code purity on 2D Gaussian mixtures (PAPER.md section 9).
+r"""Sample quality and code purity on 2D Gaussian mixtures.
 
 Every generated sample is assigned to its nearest mode :math:`m(x) = \arg\min_k |x - \mu_k|`.
 

@@ -1,4 +1,4 @@
-r"""Unsupervised accuracy: how well a categorical code classifies labels it never saw (PAPER.md section 9).
+r"""Unsupervised accuracy: how well a categorical code classifies labels it never saw.
 
 The code's values are matched one-to-one to the labels so as to classify as many samples as possible
 (the Hungarian algorithm on the code-label contingency table), and the accuracy of that matching is

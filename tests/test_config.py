@@ -34,7 +34,7 @@ def test_every_preset_loads():
 @pytest.mark.parametrize("name,reward", [("gaussians", 0.72), ("digits", 0.5), ("mnist", 0.5), ("dsprites", 0.7),
                                          ("dsprites64", 0.7), ("shapes3d", 0.7)])
 def test_presets_set_the_reward_itself_so_a_new_blur_keeps_it(name, reward):
-    """model.reward is lam (docs/method.md eq. 6: the cost is lowered by lam * pmi), whatever the blur."""
+    """model.reward is lam (docs/method.md eq. 7: the cost is lowered by lam * pmi), whatever the blur."""
     assert load_config([f"experiment={name}"]).model.reward == reward
     assert load_config([f"experiment={name}", "model.ot.blur=0.5"]).model.reward == reward
     assert set(presets()) == {"gaussians", "digits", "mnist", "dsprites", "dsprites64", "shapes3d"}
@@ -262,7 +262,7 @@ def test_run_folder_saved_with_info_weight_resumes_and_inspects_with_the_reward_
         assert len(messages) == 1 and sources == [str(run_dir / "config.yaml")]
 
 
-# InfoGAN's best measured settings on the image presets (benchmarks/results/image_study.md), as the
+# InfoGAN's best measured settings on the image presets (docs/studies.md), as the
 # benchmarks ran it before the presets held them.
 INFOGAN_IMAGE_SETTINGS = {"n_generator": 1, "spectral_norm": False, "simultaneous_updates": False, "critic_lr": 2e-4}
 

@@ -1,5 +1,5 @@
 """The OT math of lightning_modules/ot.py against geomloss, closed forms and independent solvers
-(PAPER.md section 7)."""
+(docs/method.md, eqs. (4)-(10))."""
 import math
 
 import numpy as np
@@ -70,7 +70,7 @@ def test_plan_marginals_and_brute_force_solution_with_perturbed_cost():
 
 
 def test_perturbation_moves_mass_towards_informative_pairs():
-    """Eq. (6): a positive pmi makes a pair cheaper, so the plan puts more mass on it."""
+    """Eq. (7): a positive pmi makes a pair cheaper, so the plan puts more mass on it."""
     gen = torch.Generator().manual_seed(2)
     x, y = torch.randn(8, 2, generator=gen), torch.randn(8, 2, generator=gen)
     pmi = torch.zeros(8, 8)
@@ -88,7 +88,7 @@ def _dual_value(f, g, cost, eps):
 
 
 def _alternate(x, y, codes, k, eps, lam, rounds):
-    """Alternating minimization of (3): Q <- plan posterior (eq. 5), then Sinkhorn with the perturbed cost (6)."""
+    """Alternating minimization of (4): Q <- plan posterior (eq. 5), then Sinkhorn with the perturbed cost (7)."""
     cost = squared_euclidean_cost(x, y)
     posterior = torch.full((k, y.shape[0]), 1.0 / k, dtype=x.dtype)
     objectives, result, pmi = [], None, None
@@ -120,7 +120,7 @@ def test_primal_and_dual_forms_agree_and_alternation_never_increases_objective()
 
 
 def test_regularized_problem_matches_direct_minimization():
-    """lam < eps keeps (3) convex: its minimum over plans (scipy, SLSQP) equals the alternating solution."""
+    """lam < eps keeps (4) convex: its minimum over plans (scipy, SLSQP) equals the alternating solution."""
     gen = torch.Generator().manual_seed(4)
     x = torch.randn(4, 2, generator=gen, dtype=torch.float64)
     y = torch.randn(4, 2, generator=gen, dtype=torch.float64)
