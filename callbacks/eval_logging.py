@@ -1,22 +1,16 @@
-"""Where evaluation callbacks put their numbers: every logger at the current iteration, and the trainer's
-`callback_metrics`, whose final values train.py writes to summary.json; and when they evaluate
-(:class:`PeriodicEvaluation`)."""
+"""When evaluation callbacks evaluate (:class:`PeriodicEvaluation`), how they show their progress
+(:class:`ScoreLines`), and what they log with their scores (the training seconds so far)."""
 from __future__ import annotations
 
 import sys
 import time
 
 import pytorch_lightning as pl
-import torch
 from tqdm import tqdm
 
 from callbacks.interrupt import abandon_on_signal
-
-
-def log_eval(trainer: pl.Trainer, pl_module: pl.LightningModule, values: dict[str, float]) -> None:
-    for logger in trainer.loggers:
-        logger.log_metrics(values, step=pl_module.iteration)
-    trainer.callback_metrics.update({key: torch.tensor(float(value)) for key, value in values.items()})
+from callbacks.run_values import log_eval
+from callbacks.training_clock import TRAINING_SECONDS, training_seconds
 
 
 class ScoreLines:
@@ -84,8 +78,6 @@ class PeriodicEvaluation(pl.Callback):
         if not finished:
             return
         if values:  # empty when no score applies
-            from callbacks.training_clock import TRAINING_SECONDS, training_seconds  # it logs through this module
-
             seconds = training_seconds(trainer)
             log_eval(trainer, pl_module, {**values, **({TRAINING_SECONDS: seconds} if seconds is not None else {})})
         self.evaluated_at = pl_module.iteration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
-from callbacks.eval_logging import log_eval
+from callbacks.run_values import log_eval
 
 
 class RanksInSync(pl.Callback):

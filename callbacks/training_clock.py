@@ -16,7 +16,7 @@ import time
 
 import pytorch_lightning as pl
 
-from callbacks.eval_logging import log_eval
+from callbacks.run_values import log_eval
 
 TRAINING_SECONDS = "time/training_seconds"
 TRAINING_SPEED = "time/training_iterations_per_second"
