@@ -178,3 +178,18 @@ def test_a_benchmark_replaces_only_its_own_section_of_the_results_page():
     added = replace_section(updated, "mnist_curves", "curves")
     assert added.startswith(updated.rstrip()) and added.endswith(
         "## mnist_curves\n\n<!-- results:mnist_curves begin -->\ncurves\n<!-- results:mnist_curves end -->\n")
+
+
+def test_runs_are_compared_at_their_last_evaluation_within_the_budget():
+    """A run slowed by load went on past the budget: its scores are read where its training seconds were
+    within it (10% tolerance); a run whose first evaluation is already past it is read there."""
+    from benchmarks.curves import Score, at_budget, budget_table
+
+    slowed = [{"iteration": 100.0, TRAINING_SECONDS: 300.0, "eval/mig": 0.1},
+              {"iteration": 200.0, TRAINING_SECONDS: 650.0, "eval/mig": 0.2},
+              {"iteration": 300.0, TRAINING_SECONDS: 900.0, "eval/mig": 0.3}]
+    assert at_budget(slowed, 600.0)["iteration"] == 200.0
+    assert at_budget(slowed, 100.0)["iteration"] == 100.0
+
+    rows = table_rows(budget_table({"m": [slowed, slowed[:1]]}, (Score("eval/mig", "MIG"),), 600.0))
+    assert rows[1] == ["m", "0.15 / 0.1 / 0.2", "475", "150"]
