@@ -23,13 +23,12 @@ import argparse
 import csv
 import json
 import math
-import shutil
 import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.quality import QUIET
+from benchmarks.quality import QUIET, save_traversals
 from benchmarks.report import RESULTS, publish
 from callbacks.training_clock import TRAINING_SECONDS, TRAINING_SPEED
 from configs.loading import load_config
@@ -85,7 +84,8 @@ def probe_speed(dataset: str, model: str, out: Path, settings: list[str]) -> flo
 
 
 def run_curves(dataset: str, models: list[str], seeds: list[int], seconds: float, evaluations: int, out: Path,
-               settings: list[str], iterations: dict[str, int] | None = None) -> dict[str, list[Curve]]:
+               settings: list[str], iterations: dict[str, int] | None = None,
+               keep_grids: bool = True) -> dict[str, list[Curve]]:
     """Every model on every seed for ``seconds`` of training (or the given ``iterations``), evaluated
     ``evaluations`` times; returns each model's curves (one per seed) and copies their final grids."""
     if iterations is None:
@@ -100,16 +100,9 @@ def run_curves(dataset: str, models: list[str], seeds: list[int], seconds: float
                                f"callbacks.metrics.every_n_iterations={math.ceil(iterations[model] / evaluations)}",
                                "callbacks.traversal.every_n_iterations=0"]))
             curves[model].append(read_curve(run_dir))
-            keep_grids(run_dir, RESULTS / f"{dataset}_curves_traversals", f"{model}_seed{seed}", save=out.name != "quick")
+            if keep_grids:
+                save_traversals({"run_dir": run_dir}, f"{dataset}_curves_traversals", f"{model}_seed{seed}")
     return curves
-
-
-def keep_grids(run_dir: Path, target: Path, name: str, save: bool) -> None:
-    if not save:
-        return
-    target.mkdir(parents=True, exist_ok=True)
-    for png in sorted((run_dir / "traversals").glob("traversal_*_final.png")):
-        shutil.copyfile(png, target / f"{name}_{png.name[len('traversal_'):-len('_final.png')]}.png")
 
 
 def summarize(curves: list[Curve], key: str) -> tuple[list[float], list[float], list[float], list[float]]:
@@ -217,9 +210,9 @@ def main(argv: list[str] | None = None) -> dict[str, list[Curve]]:
         settings += ["callbacks.metrics.fidelity_samples=200"]
     scores = DATASETS[args.dataset]
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / ("quick" if args.quick else "runs")
+        out = Path(tmp)
         curves = run_curves(args.dataset, args.models, args.seeds, args.seconds, args.evaluations, out, settings,
-                            iterations)
+                            iterations, keep_grids=not args.quick)
     budget = "20 iterations" if args.quick else f"{args.seconds:.0f} training seconds"
     title = f"{args.dataset}: {len(args.seeds)} seed{'s' * (len(args.seeds) > 1)}, {budget} per run"
     if not args.quick:
