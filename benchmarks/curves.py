@@ -2,7 +2,7 @@
 
     python -m benchmarks.curves --dataset mnist --data-path DIR [--seconds 600] [--evaluations 10]
                                 [--seeds 0 1 2] [--models informative_ot infogan] [--threads N]
-                                [--set KEY=VALUE ...] [--quick]
+                                [--set KEY=VALUE ...] [--name NAME] [--quick]
 
 Every model trains for the same budget of training seconds (``time/training_seconds``: start-up and
 evaluation left out) at its preset's settings for it (the preset's ``model_settings``), and is evaluated
@@ -15,6 +15,7 @@ Writes, on full runs: ``docs/results/<dataset>_curves.png`` (each score against 
 per model, the mean over seeds with the range of seeds shaded), ``docs/results/<dataset>_curves.json`` (the
 points), the final traversal grids of every run in ``docs/results/<dataset>_curves_traversals/``, and the
 table of final scores (mean, worst and best seed) in the ``<dataset>_curves`` section of docs/results.md.
+``--name`` writes under another name than ``<dataset>_curves`` (a longer budget beside the comparison).
 ``--quick`` (digits, one seed, a few iterations) only checks the script.
 """
 from __future__ import annotations
@@ -85,9 +86,10 @@ def probe_speed(dataset: str, model: str, out: Path, settings: list[str]) -> flo
 
 def run_curves(dataset: str, models: list[str], seeds: list[int], seconds: float, evaluations: int, out: Path,
                settings: list[str], iterations: dict[str, int] | None = None,
-               keep_grids: bool = True) -> dict[str, list[Curve]]:
+               grids: str | None = None) -> dict[str, list[Curve]]:
     """Every model on every seed for ``seconds`` of training (or the given ``iterations``), evaluated
-    ``evaluations`` times; returns each model's curves (one per seed) and copies their final grids."""
+    ``evaluations`` times; returns each model's curves (one per seed) and, given ``grids``, copies their final
+    grids to ``docs/results/<grids>_traversals/``."""
     if iterations is None:
         iterations = {model: max(evaluations, round(seconds * probe_speed(dataset, model, out, settings)))
                       for model in models}
@@ -100,8 +102,8 @@ def run_curves(dataset: str, models: list[str], seeds: list[int], seconds: float
                                f"callbacks.metrics.every_n_iterations={math.ceil(iterations[model] / evaluations)}",
                                "callbacks.traversal.every_n_iterations=0"]))
             curves[model].append(read_curve(run_dir))
-            if keep_grids:
-                save_traversals({"run_dir": run_dir}, f"{dataset}_curves_traversals", f"{model}_seed{seed}")
+            if grids:
+                save_traversals({"run_dir": run_dir}, f"{grids}_traversals", f"{model}_seed{seed}")
     return curves
 
 
@@ -190,6 +192,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, one per core)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="configuration overrides for every run, e.g. callbacks.metrics.num_train=1000")
+    parser.add_argument("--name", default=None, help="output name (default <dataset>_curves)")
     parser.add_argument("--quick", action="store_true", help="digits, one seed, 20 iterations: checks the script")
     return parser
 
@@ -209,20 +212,21 @@ def main(argv: list[str] | None = None) -> dict[str, list[Curve]]:
         iterations = dict.fromkeys(args.models, 20)
         settings += ["callbacks.metrics.fidelity_samples=200"]
     scores = DATASETS[args.dataset]
+    name = args.name or f"{args.dataset}_curves"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         curves = run_curves(args.dataset, args.models, args.seeds, args.seconds, args.evaluations, out, settings,
-                            iterations, keep_grids=not args.quick)
+                            iterations, name if not args.quick else None)
     budget = "20 iterations" if args.quick else f"{args.seconds:.0f} training seconds"
     title = f"{args.dataset}: {len(args.seeds)} seed{'s' * (len(args.seeds) > 1)}, {budget} per run"
     if not args.quick:
-        plot(curves, scores, RESULTS / f"{args.dataset}_curves.png", title, None if args.quick else args.seconds)
-        (RESULTS / f"{args.dataset}_curves.json").write_text(json.dumps(curves, indent=1) + "\n")
+        plot(curves, scores, RESULTS / f"{name}.png", title, args.seconds)
+        (RESULTS / f"{name}.json").write_text(json.dumps(curves, indent=1) + "\n")
     text = (f"{title}, evaluated {args.evaluations} times; each run's last evaluation within the budget "
             f"(the dashed line), over seeds {', '.join(map(str, args.seeds))}:\n\n"
             f"{budget_table(curves, scores, args.seconds)}\n\n"
-            f"![{args.dataset} learning curves](results/{args.dataset}_curves.png)")
-    publish(text, f"{args.dataset}_curves", save=not args.quick)
+            f"![{args.dataset} learning curves](results/{name}.png)")
+    publish(text, name, save=not args.quick)
     return curves
 
 
