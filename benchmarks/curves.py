@@ -1,7 +1,7 @@
 """Learning curves: how each model's scores grow with training time, at equal wall-clock.
 
     python -m benchmarks.curves --dataset mnist --data-path DIR [--seconds 600] [--evaluations 10]
-                                [--seeds 0 1 2] [--models informative_ot infogan] [--threads N]
+                                [--seeds 0 1 2] [--models informative_ot infogan] [--threads N] [--jobs N]
                                 [--set KEY=VALUE ...] [--name NAME] [--quick]
 
 Every model trains for the same budget of training seconds (``time/training_seconds``: start-up and
@@ -9,7 +9,8 @@ evaluation left out) at its preset's settings for it (the preset's ``model_setti
 ``--evaluations`` times along the way. A model's iterations for the budget come from its speed in a
 probe run of :data:`PROBE_ITERATIONS` iterations on the same machine; the curves' x axis is the seconds
 each run actually trained, so an inexact probe shifts where a curve ends, not what it shows. Runs go seed
-by seed, every model in turn, so a change in the machine's load slows every model alike.
+by seed, every model in turn, so a change in the machine's load slows every model alike; ``--jobs 2`` runs
+two at a time (probed two at a time too), one per core with ``--threads 1``.
 
 Writes, on full runs: ``docs/results/<dataset>_curves.png`` (each score against training seconds, one line
 per model, the mean over seeds with the range of seeds shaded), ``docs/results/<dataset>_curves.json`` (the
@@ -24,8 +25,10 @@ import argparse
 import csv
 import json
 import math
+import multiprocessing
 import statistics
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,34 +79,56 @@ def read_curve(run_dir: Path) -> Curve:
     return [{"iteration": float(step), **points[step]} for step in sorted(points)]
 
 
-def probe_speed(dataset: str, model: str, out: Path, settings: list[str]) -> float:
-    """Training iterations per second of ``model`` on this machine, from a short run without evaluation."""
-    summary = train(load_config([f"experiment={dataset}", f"model.name={model}", f"run_dir={out / f'probe_{model}'}",
-                                 *QUIET, *settings, f"trainer.max_steps={PROBE_ITERATIONS}",
-                                 "callbacks.metrics.enabled=false", "callbacks.traversal.enabled=false"]))
-    return summary[TRAINING_SPEED]
+def train_runs(runs: list[list[str]], jobs: int = 1, threads: int | None = None) -> list[dict]:
+    """Each run's summary (``train`` on the configuration its overrides give), in order. With ``jobs`` > 1,
+    that many runs at a time, each in a process of its own (one per core: ``threads`` torch threads each)."""
+    if jobs == 1:
+        return [train_one(run, threads) for run in runs]
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(train_one, runs, [threads] * len(runs)))
+
+
+def train_one(overrides: list[str], threads: int | None) -> dict:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return train(load_config(overrides))
+
+
+def probe_speeds(dataset: str, models: list[str], out: Path, settings: list[str], jobs: int = 1,
+                 threads: int | None = None) -> dict[str, float]:
+    """Training iterations per second of each model on this machine, from short runs without evaluation,
+    ``jobs`` at a time as the runs will go (each model probed ``jobs`` times, the mean kept)."""
+    probes = [model for model in models for _ in range(jobs)]
+    summaries = train_runs([[f"experiment={dataset}", f"model.name={model}", f"run_dir={out / f'probe_{model}_{k}'}",
+                             *QUIET, *settings, f"trainer.max_steps={PROBE_ITERATIONS}",
+                             "callbacks.metrics.enabled=false", "callbacks.traversal.enabled=false"]
+                            for k, model in enumerate(probes)], jobs, threads)
+    return {model: statistics.mean(summary[TRAINING_SPEED] for summary, probed in zip(summaries, probes)
+                                   if probed == model) for model in models}
 
 
 def run_curves(dataset: str, models: list[str], seeds: list[int], seconds: float, evaluations: int, out: Path,
                settings: list[str], iterations: dict[str, int] | None = None,
-               grids: str | None = None) -> dict[str, list[Curve]]:
+               grids: str | None = None, jobs: int = 1, threads: int | None = None) -> dict[str, list[Curve]]:
     """Every model on every seed for ``seconds`` of training (or the given ``iterations``), evaluated
-    ``evaluations`` times; returns each model's curves (one per seed) and, given ``grids``, copies their final
-    grids to ``docs/results/<grids>_traversals/``."""
+    ``evaluations`` times, ``jobs`` runs at a time; returns each model's curves (one per seed) and, given
+    ``grids``, copies their final grids to ``docs/results/<grids>_traversals/``. Runs start seed by seed,
+    every model in turn, so a change in the machine's load slows every model alike."""
     if iterations is None:
-        iterations = {model: max(evaluations, round(seconds * probe_speed(dataset, model, out, settings)))
-                      for model in models}
+        speeds = probe_speeds(dataset, models, out, settings, jobs, threads)
+        iterations = {model: max(evaluations, round(seconds * speeds[model])) for model in models}
+    order = [(seed, model) for seed in seeds for model in models]
+    train_runs([[f"experiment={dataset}", f"model.name={model}", f"seed={seed}", f"run_dir={out / f'{model}_seed{seed}'}",
+                 *QUIET, *settings, f"trainer.max_steps={iterations[model]}",
+                 f"callbacks.metrics.every_n_iterations={math.ceil(iterations[model] / evaluations)}",
+                 "callbacks.traversal.every_n_iterations=0"] for seed, model in order], jobs, threads)
     curves: dict[str, list[Curve]] = {model: [] for model in models}
-    for seed in seeds:
-        for model in models:
-            run_dir = out / f"{model}_seed{seed}"
-            train(load_config([f"experiment={dataset}", f"model.name={model}", f"seed={seed}", f"run_dir={run_dir}",
-                               *QUIET, *settings, f"trainer.max_steps={iterations[model]}",
-                               f"callbacks.metrics.every_n_iterations={math.ceil(iterations[model] / evaluations)}",
-                               "callbacks.traversal.every_n_iterations=0"]))
-            curves[model].append(read_curve(run_dir))
-            if grids:
-                save_traversals({"run_dir": run_dir}, f"{grids}_traversals", f"{model}_seed{seed}")
+    for seed, model in order:
+        curves[model].append(read_curve(out / f"{model}_seed{seed}"))
+        if grids:
+            save_traversals({"run_dir": out / f"{model}_seed{seed}"}, f"{grids}_traversals", f"{model}_seed{seed}")
     return curves
 
 
@@ -189,7 +214,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--evaluations", type=int, default=10, help="evaluations per run, evenly spaced")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, one per core)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default: torch's, one per core)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process (at most one per core)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="configuration overrides for every run, e.g. callbacks.metrics.num_train=1000")
     parser.add_argument("--name", default=None, help="output name (default <dataset>_curves)")
@@ -201,10 +227,12 @@ def main(argv: list[str] | None = None) -> dict[str, list[Curve]]:
     args = parser().parse_args(argv)
     if args.dataset in NEEDS_PATH and not args.data_path:
         parser().error(f"--dataset {args.dataset} reads files: pass --data-path (the folder of its IDX files)")
+    if args.jobs < 1:
+        parser().error("--jobs counts runs at a time: give 1 or more (at most the machine's cores)")
     if args.threads:
         import torch
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)  # this process's runs (--jobs 1) and the stamp of the results
     settings = ([f"data.path={args.data_path}"] if args.data_path else []) + args.set
     iterations = None
     if args.quick:
@@ -216,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[Curve]]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         curves = run_curves(args.dataset, args.models, args.seeds, args.seconds, args.evaluations, out, settings,
-                            iterations, name if not args.quick else None)
+                            iterations, name if not args.quick else None, args.jobs, args.threads)
     budget = "20 iterations" if args.quick else f"{args.seconds:.0f} training seconds"
     title = f"{args.dataset}: {len(args.seeds)} seed{'s' * (len(args.seeds) > 1)}, {budget} per run"
     if not args.quick:

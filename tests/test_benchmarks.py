@@ -193,3 +193,26 @@ def test_runs_are_compared_at_their_last_evaluation_within_the_budget():
 
     rows = table_rows(budget_table({"m": [slowed, slowed[:1]]}, (Score("eval/mig", "MIG"),), 600.0))
     assert rows[1] == ["m", "0.15 / 0.1 / 0.2", "475", "150"]
+
+
+def test_parallel_runs_give_the_same_curves_as_runs_one_at_a_time(tmp_path):
+    """Runs in worker processes (``--jobs 2``) are the same runs: every score of every evaluation equal to
+    those of the runs made here, one at a time (training is deterministic on one thread)."""
+    import torch
+
+    from benchmarks import curves
+
+    settings = ["callbacks.metrics.fidelity_samples=200", "trainer.deterministic=true"]
+    iterations = {"informative_ot": 6, "infogan": 6}
+    threads = torch.get_num_threads()
+    try:
+        one = curves.run_curves("digits", ["informative_ot", "infogan"], [0], 0, 2, tmp_path / "one", settings,
+                                iterations, threads=1)
+    finally:
+        torch.set_num_threads(threads)
+    two = curves.run_curves("digits", ["informative_ot", "infogan"], [0], 0, 2, tmp_path / "two", settings, iterations,
+                            jobs=2, threads=1)
+    for model in iterations:
+        for here, there in zip(one[model][0], two[model][0], strict=True):
+            assert {k: v for k, v in here.items() if k.startswith("eval/")} == pytest.approx(
+                {k: v for k, v in there.items() if k.startswith("eval/")}, rel=1e-6)
