@@ -89,6 +89,7 @@ def train_runs(runs: list[list[str]], jobs: int = 1, threads: int | None = None)
 
 
 def train_one(overrides: list[str], threads: int | None) -> dict:
+    """One run in this process, with ``threads`` torch threads (None keeps torch's own count)."""
     if threads:
         import torch
 
@@ -99,7 +100,8 @@ def train_one(overrides: list[str], threads: int | None) -> dict:
 def probe_speeds(dataset: str, models: list[str], out: Path, settings: list[str], jobs: int = 1,
                  threads: int | None = None) -> dict[str, float]:
     """Training iterations per second of each model on this machine, from short runs without evaluation,
-    ``jobs`` at a time as the runs will go (each model probed ``jobs`` times, the mean kept)."""
+    ``jobs`` at a time, so that the machine is as busy as the runs will find it (each model probed ``jobs``
+    times, the mean kept)."""
     probes = [model for model in models for _ in range(jobs)]
     summaries = train_runs([[f"experiment={dataset}", f"model.name={model}", f"run_dir={out / f'probe_{model}_{k}'}",
                              *QUIET, *settings, f"trainer.max_steps={PROBE_ITERATIONS}",
