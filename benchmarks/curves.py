@@ -58,7 +58,7 @@ DATASETS: dict[str, tuple[Score, ...]] = {
 }
 NEEDS_PATH = ("mnist",)
 PROBE_ITERATIONS = 200
-# An evaluation counts as within the budget up to this factor of it: runs planned from a probe end near it.
+# Runs are read up to this factor of the budget: runs planned from a probe end near it.
 BUDGET_TOLERANCE = 1.1
 MODELS = ("informative_ot", "infogan")
 
@@ -180,16 +180,25 @@ def plot(curves: dict[str, list[Curve]], scores: tuple[Score, ...], path: Path, 
     plt.close(figure)
 
 
+def reading_time(curves: dict[str, list[Curve]], seconds: float) -> float:
+    """The training seconds at which every run is read: the budget (with :data:`BUDGET_TOLERANCE`), or the
+    end of the run that trained least if it ended before, so that no run is read after more training than
+    another had (runs planned from a probe end near the budget, not on it)."""
+    ends = [curve[-1][TRAINING_SECONDS] for runs in curves.values() for curve in runs if curve]
+    return min([seconds * BUDGET_TOLERANCE, *ends])
+
+
 def at_budget(curve: Curve, seconds: float) -> dict[str, float]:
     """The run's last evaluation within ``seconds`` of training (the first one if none is): where runs are
     compared at equal wall-clock, whatever the load made of their planned iterations."""
-    within = [point for point in curve if point[TRAINING_SECONDS] <= seconds * BUDGET_TOLERANCE]
+    within = [point for point in curve if point[TRAINING_SECONDS] <= seconds]
     return within[-1] if within else curve[0]
 
 
 def budget_table(curves: dict[str, list[Curve]], scores: tuple[Score, ...], seconds: float) -> str:
-    """Each model at :func:`at_budget`: every score as mean / worst / best over seeds, and the training
-    seconds and iterations of those evaluations (means)."""
+    """Each run at its last evaluation within ``seconds`` of training (:func:`at_budget`), each model's
+    scores as mean / worst / best over seeds, with the training seconds and iterations of those
+    evaluations (means)."""
     header = ["model", *[f"{s.title} (mean / worst / best)" for s in scores], "training seconds", "iterations"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for model, runs in curves.items():
@@ -252,9 +261,11 @@ def main(argv: list[str] | None = None) -> dict[str, list[Curve]]:
     if not args.quick:
         plot(curves, scores, RESULTS / f"{name}.png", title, args.seconds)
         (RESULTS / f"{name}.json").write_text(json.dumps(curves, indent=1) + "\n")
-    text = (f"{title}, evaluated {args.evaluations} times; each run's last evaluation within the budget "
-            f"(the dashed line), over seeds {', '.join(map(str, args.seeds))}:\n\n"
-            f"{budget_table(curves, scores, args.seconds)}\n\n"
+    reading = reading_time(curves, args.seconds)
+    text = (f"{title}, evaluated {args.evaluations} times; each run at its last evaluation within {reading:.0f} "
+            f"training seconds (the budget, the dashed line, or the end of the run that trained least), over "
+            f"seeds {', '.join(map(str, args.seeds))}:\n\n"
+            f"{budget_table(curves, scores, reading)}\n\n"
             f"![{args.dataset} learning curves](results/{name}.png)")
     publish(text, name, save=not args.quick)
     return curves

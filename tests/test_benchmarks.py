@@ -183,16 +183,32 @@ def test_a_benchmark_replaces_only_its_own_section_of_the_results_page():
 def test_runs_are_compared_at_their_last_evaluation_within_the_budget():
     """A run slowed by load went on past the budget: its scores are read where its training seconds were
     within it (10% tolerance); a run whose first evaluation is already past it is read there."""
-    from benchmarks.curves import Score, at_budget, budget_table
+    from benchmarks.curves import Score, at_budget, budget_table, reading_time
 
     slowed = [{"iteration": 100.0, TRAINING_SECONDS: 300.0, "eval/mig": 0.1},
               {"iteration": 200.0, TRAINING_SECONDS: 650.0, "eval/mig": 0.2},
               {"iteration": 300.0, TRAINING_SECONDS: 900.0, "eval/mig": 0.3}]
-    assert at_budget(slowed, 600.0)["iteration"] == 200.0
+    assert reading_time({"m": [slowed]}, 600.0) == pytest.approx(660.0)
+    assert at_budget(slowed, 660.0)["iteration"] == 200.0
     assert at_budget(slowed, 100.0)["iteration"] == 100.0
 
-    rows = table_rows(budget_table({"m": [slowed, slowed[:1]]}, (Score("eval/mig", "MIG"),), 600.0))
+    rows = table_rows(budget_table({"m": [slowed, slowed[:1]]}, (Score("eval/mig", "MIG"),), 660.0))
     assert rows[1] == ["m", "0.15 / 0.1 / 0.2", "475", "150"]
+
+
+def test_no_run_is_read_after_more_training_than_the_shortest_run_had():
+    """A model that ran faster than its probe said ended at 650 s of a 900 s budget: every run is read at
+    650 s at most, the slower model at its evaluation of 650 s, not its last one of 900 s."""
+    from benchmarks.curves import Score, budget_table, reading_time
+
+    full = [{"iteration": 100.0, TRAINING_SECONDS: 300.0, "eval/mig": 0.1},
+            {"iteration": 200.0, TRAINING_SECONDS: 650.0, "eval/mig": 0.2},
+            {"iteration": 300.0, TRAINING_SECONDS: 900.0, "eval/mig": 0.3}]
+    short = full[:2]
+    curves = {"slow": [full], "fast": [short]}
+    assert reading_time(curves, 900.0) == 650.0
+    rows = table_rows(budget_table(curves, (Score("eval/mig", "MIG"),), reading_time(curves, 900.0)))
+    assert rows[1] == ["slow", "0.2 / 0.2 / 0.2", "650", "200"]
 
 
 def test_parallel_runs_give_the_same_curves_as_runs_one_at_a_time(tmp_path):
