@@ -32,6 +32,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from benchmarks.quality import QUIET, save_traversals
 from benchmarks.report import RESULTS, publish
 from callbacks.training_clock import TRAINING_SECONDS, TRAINING_SPEED
@@ -91,8 +93,6 @@ def train_runs(runs: list[list[str]], jobs: int = 1, threads: int | None = None)
 def train_one(overrides: list[str], threads: int | None) -> dict:
     """One run in this process, with ``threads`` torch threads (None keeps torch's own count)."""
     if threads:
-        import torch
-
         torch.set_num_threads(threads)
     return train(load_config(overrides))
 
@@ -241,9 +241,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[Curve]]:
     if args.jobs < 1:
         parser().error("--jobs counts runs at a time: give 1 or more (at most the machine's cores)")
     if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)  # this process's runs (--jobs 1) and the stamp of the results
+        torch.set_num_threads(args.threads)  # the stamp of the results says the runs' thread count
     settings = ([f"data.path={args.data_path}"] if args.data_path else []) + args.set
     iterations = None
     if args.quick:

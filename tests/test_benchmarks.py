@@ -180,14 +180,18 @@ def test_a_benchmark_replaces_only_its_own_section_of_the_results_page():
         "## mnist_curves\n\n<!-- results:mnist_curves begin -->\ncurves\n<!-- results:mnist_curves end -->\n")
 
 
+# A run's curve: evaluations at 300, 650 and 900 training seconds.
+EVALUATED_TO_900_SECONDS = [{"iteration": 100.0, TRAINING_SECONDS: 300.0, "eval/mig": 0.1},
+                            {"iteration": 200.0, TRAINING_SECONDS: 650.0, "eval/mig": 0.2},
+                            {"iteration": 300.0, TRAINING_SECONDS: 900.0, "eval/mig": 0.3}]
+
+
 def test_runs_are_compared_at_their_last_evaluation_within_the_budget():
     """A run slowed by load went on past the budget: its scores are read where its training seconds were
     within it (10% tolerance); a run whose first evaluation is already past it is read there."""
     from benchmarks.curves import Score, at_budget, budget_table, reading_time
 
-    slowed = [{"iteration": 100.0, TRAINING_SECONDS: 300.0, "eval/mig": 0.1},
-              {"iteration": 200.0, TRAINING_SECONDS: 650.0, "eval/mig": 0.2},
-              {"iteration": 300.0, TRAINING_SECONDS: 900.0, "eval/mig": 0.3}]
+    slowed = EVALUATED_TO_900_SECONDS
     assert reading_time({"m": [slowed]}, 600.0) == pytest.approx(660.0)
     assert at_budget(slowed, 660.0)["iteration"] == 200.0
     assert at_budget(slowed, 100.0)["iteration"] == 100.0
@@ -201,9 +205,7 @@ def test_no_run_is_read_after_more_training_than_the_shortest_run_had():
     650 s at most, the slower model at its evaluation of 650 s, not its last one of 900 s."""
     from benchmarks.curves import Score, budget_table, reading_time
 
-    full = [{"iteration": 100.0, TRAINING_SECONDS: 300.0, "eval/mig": 0.1},
-            {"iteration": 200.0, TRAINING_SECONDS: 650.0, "eval/mig": 0.2},
-            {"iteration": 300.0, TRAINING_SECONDS: 900.0, "eval/mig": 0.3}]
+    full = EVALUATED_TO_900_SECONDS
     short = full[:2]
     curves = {"slow": [full], "fast": [short]}
     assert reading_time(curves, 900.0) == 650.0
