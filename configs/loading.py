@@ -338,12 +338,21 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "model.generator.kind", ("mlp", "conv"))
     _choice(cfg, "logger.mode", LOGGER_MODES)
     check_networks_fit_data(cfg)
+    augment = cfg.model.code_model.augment
     checks = [
         ("model.ot.blur", cfg.model.ot.blur > 0, "must be > 0"),
         ("model.ot.scaling", 0 < cfg.model.ot.scaling < 1, "must be in (0, 1); 0.7-0.9 is the useful range"),
         ("model.reward", cfg.model.reward >= 0, "must be >= 0 (lam; 0 is the plain Sinkhorn GAN)"),
         ("model.code_model.prior_mix", 0 <= cfg.model.code_model.prior_mix < 1,
          "must be in [0, 1): the weight of the prior in the mixture (1 - a) Q + a p(c); 0 uses Q itself"),
+        ("model.code_model.augment.rotation_degrees", augment.rotation_degrees >= 0, "must be >= 0"),
+        ("model.code_model.augment.scale", 0 <= augment.scale < 1, "must be in [0, 1): factors 1 +- scale"),
+        ("model.code_model.augment.translation", 0 <= augment.translation <= 0.5,
+         "must be in [0, 0.5]: a fraction of the image's size"),
+        ("model.code_model.augment",
+         OBSERVATIONS.get(cfg.data.name) != "points" or not (augment.rotation_degrees or augment.scale
+                                                             or augment.translation),
+         "transforms images: leave its rotation_degrees, scale and translation at 0 for data of points"),
         ("model.n_critic", cfg.model.n_critic >= 1, "must be >= 1"),
         ("model.n_generator", cfg.model.n_generator >= 1, "must be >= 1"),
         ("model.simultaneous_updates",

@@ -115,6 +115,17 @@ class CriticConfig:
 
 
 @dataclass
+class CodeAugmentConfig:
+    # informative_ot on images: Q reads its categorical codes from a copy of each real image rotated by up to
+    # rotation_degrees, scaled by 1 +- scale and shifted by up to translation of its size, and its continuous
+    # codes from the image itself (lightning_modules/augmentation.py says why). All 0: no copy.
+    # Why a key: set by the MNIST and dSprites presets, and each dataset has its own invariances.
+    rotation_degrees: float = 0.0
+    scale: float = 0.0
+    translation: float = 0.0
+
+
+@dataclass
 class CodeModelConfig:
     # Q(c | y), the amortized plan posterior (docs/method.md eqs. 5 and 9). Its own network with the critic's
     # architecture (with the identity critic: an MLP on points, a conv net on images); InfoGAN uses a head
@@ -126,6 +137,7 @@ class CodeModelConfig:
     # penalty on pairs Q deems unlikely, lam * log a, so a confident but wrong Q cannot forbid them.
     # Why a key: set by the digits and MNIST presets (0.8).
     prior_mix: float = 0.0
+    augment: CodeAugmentConfig = field(default_factory=CodeAugmentConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 
 

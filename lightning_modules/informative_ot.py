@@ -28,6 +28,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from configs.schema import ModelConfig
+from lightning_modules.augmentation import random_affine
 from lightning_modules.base import LatentGAN, frozen
 from lightning_modules.code_model import CodeModel, CodePosterior, mixed_pmi
 from lightning_modules.distributed import gather_columns, gather_with_local_grad, world_size
@@ -145,7 +146,7 @@ class InformativeOTGAN(LatentGAN):
         else:
             # Q is stepped only at the end of the iteration, so one forward of Q on the real batch serves the
             # critic's solves (which read it detached, as the pmi) and Q's own loss.
-            posterior = self.code_posterior(real)
+            posterior = self.training_posterior(real)
             if self.critic is not None:
                 self.critic_updates(real, posterior, optimizers.critic)
             self.generator_updates(real, posterior, optimizers)
@@ -200,7 +201,7 @@ class InformativeOTGAN(LatentGAN):
         latent = self.sample_latent(real.shape[0])
         fake = self.generate(latent)
         fake_features, real_features = self.critic.features_of_both(fake, real)
-        posterior = self.code_posterior(real)
+        posterior = self.training_posterior(real)
         result, log_q = self.solve(fake_features, real_features, latent, posterior)
         code_loss = self.plan_weighted_cross_entropy(log_q, result.plan)
         for optimizer in (optimizers.critic, optimizers.generator, optimizers.code_model):
@@ -216,3 +217,15 @@ class InformativeOTGAN(LatentGAN):
 
     def code_posterior(self, x: Tensor) -> CodePosterior:
         return self.code_model(x)
+
+    def training_posterior(self, real: Tensor) -> CodePosterior:
+        """Q on the real batch as training reads it: with ``model.code_model.augment``, the categorical codes
+        from a randomly transformed copy of each image (lightning_modules/augmentation.py) and the continuous
+        codes from the image itself, in one forward of Q on both."""
+        augment = self.cfg.code_model.augment
+        if not (augment.rotation_degrees or augment.scale or augment.translation) or not self.latent_spec.categorical_sizes:
+            return self.code_model(real)
+        copies = random_affine(real, augment.rotation_degrees, augment.scale, augment.translation, self.latent_rng)
+        both = self.code_model(torch.cat([real, copies]))
+        m = real.shape[0]
+        return CodePosterior(log_probs=[log_probs[m:] for log_probs in both.log_probs], means=both.means[:m], std=both.std)
