@@ -110,6 +110,9 @@ def test_model_config_rejects_unknown_keys_and_wrong_types_in_one_line_naming_th
     (["model.name=gan"], "model.name"),
     (["model.ot.scaling=1.5"], "model.ot.scaling"),
     (["model.code_model.prior_mix=1"], "model.code_model.prior_mix"),
+    (["model.code_model.augment.scale=1"], "model.code_model.augment.scale"),
+    (["model.code_model.augment.translation=-0.1"], "model.code_model.augment.translation"),
+    (["model.code_model.augment.rotation_degrees=20"], "for data of points"),  # the gaussians preset
     (["model.simultaneous_updates=true", "model.n_generator=3"], "model.simultaneous_updates"),
     (["model.simultaneous_updates=true", "model.name=infogan"], "model.simultaneous_updates"),
     (["model.simultaneous_updates=true", "model.critic.kind=identity"], "model.simultaneous_updates"),
