@@ -46,6 +46,14 @@ class Optimizers(NamedTuple):
     critic: torch.optim.Optimizer | None = None
 
 
+class RealPosteriors(NamedTuple):
+    """Q on the real batch, twice: the posterior whose pmi perturbs the cost, and the one fitted to the plan
+    (the same object unless ``model.code_model.augment`` fits Q on transformed copies)."""
+
+    cost: CodePosterior
+    fitted: CodePosterior
+
+
 class InformativeOTGAN(LatentGAN):
     """Each iteration is either alternating updates (:meth:`critic_updates` then :meth:`generator_updates`)
     or, with ``model.simultaneous_updates``, one :meth:`simultaneous_update` of the three networks."""
@@ -113,22 +121,24 @@ class InformativeOTGAN(LatentGAN):
         )
 
     def solve(self, x: Tensor, y: Tensor, latent: LatentBatch,
-              posterior: CodePosterior) -> tuple[InformativeSinkhorn, Tensor]:
+              posteriors: RealPosteriors) -> tuple[InformativeSinkhorn, Tensor]:
         r"""One Sinkhorn solve of eq. (10) between this rank's generated features ``x`` and real features ``y``,
         on this rank's batch or on the global batch.
 
-        Returns the solve and :math:`\log Q(c_i \mid y_j)` for every latent sample i (of all ranks) and
-        this rank's observations j, with gradient to Q; its detached value minus :math:`\log p(c_i)` is
-        the pmi that perturbs the cost, that of Q mixed with the prior by ``model.code_model.prior_mix``.
+        Returns the solve and :math:`\log Q(c_i \mid y_j)` of the fitted posterior for every latent sample i
+        (of all ranks) and this rank's observations j, with gradient to Q. The cost posterior's detached
+        value minus :math:`\log p(c_i)` is the pmi that perturbs the cost, that of Q mixed with the prior by
+        ``model.code_model.prior_mix``.
         """
         if self.gathers_global_batch:
             x, y = gather_with_local_grad(x), gather_with_local_grad(y)
             latent = LatentBatch(*(gather_with_local_grad(t) for t in (latent.categorical, latent.continuous, latent.noise)))
-        log_q = posterior.log_likelihood_matrix(latent)
+        log_q = posteriors.cost.log_likelihood_matrix(latent)
+        fitted_log_q = log_q if posteriors.fitted is posteriors.cost else posteriors.fitted.log_likelihood_matrix(latent)
         pmi = mixed_pmi(log_q.detach() - self.latent_spec.log_prior(latent).unsqueeze(1), self.cfg.code_model.prior_mix)
         if self.gathers_global_batch:
             pmi = gather_columns(pmi)
-        return self.divergence(x, y, pmi), log_q
+        return self.divergence(x, y, pmi), fitted_log_q
 
     def plan_weighted_cross_entropy(self, log_q: Tensor, plan: Tensor) -> Tensor:
         r"""Eq. (9), eq. (5) as a loss for Q: :math:`-\sum_{ij} w_{ij} \log Q(c_i \mid y_j)` with w the column-normalized
@@ -146,24 +156,24 @@ class InformativeOTGAN(LatentGAN):
         else:
             # Q is stepped only at the end of the iteration, so one forward of Q on the real batch serves the
             # critic's solves (which read it detached, as the pmi) and Q's own loss.
-            posterior = self.training_posterior(real)
+            posteriors = self.training_posterior(real)
             if self.critic is not None:
-                self.critic_updates(real, posterior, optimizers.critic)
-            self.generator_updates(real, posterior, optimizers)
+                self.critic_updates(real, posteriors, optimizers.critic)
+            self.generator_updates(real, posteriors, optimizers)
 
-    def critic_updates(self, real: Tensor, posterior: CodePosterior, optimizer: torch.optim.Optimizer) -> None:
+    def critic_updates(self, real: Tensor, posteriors: RealPosteriors, optimizer: torch.optim.Optimizer) -> None:
         """``n_critic`` ascents of the critic on the divergence, each on fresh latents (G's samples detached)."""
         for _ in range(self.cfg.n_critic):
             latent = self.sample_latent(real.shape[0])
             with torch.no_grad():
                 fake = self.generate(latent)
-            critic_divergence = self.solve(self.features(fake), self.features(real), latent, posterior)[0].divergence
+            critic_divergence = self.solve(self.features(fake), self.features(real), latent, posteriors)[0].divergence
             optimizer.zero_grad()
             self.manual_backward(-self.loss_scale * critic_divergence)
             self.guarded_step(optimizer)
         self.log_train({"train/critic_divergence": critic_divergence.detach()})
 
-    def generator_updates(self, real: Tensor, posterior: CodePosterior, optimizers: Optimizers) -> None:
+    def generator_updates(self, real: Tensor, posteriors: RealPosteriors, optimizers: Optimizers) -> None:
         """``n_generator`` descents of the generator on the divergence, each on fresh latents, the critic
         fixed; Q's plan-weighted cross-entropy, averaged over their plans, is stepped once with the last.
 
@@ -179,7 +189,7 @@ class InformativeOTGAN(LatentGAN):
             latent = self.sample_latent(real.shape[0])
             with frozen(self.critic):
                 fake = self.generate(latent)
-                result, log_q = self.solve(self.features(fake), real_features, latent, posterior)
+                result, log_q = self.solve(self.features(fake), real_features, latent, posteriors)
             code_loss = code_loss + self.plan_weighted_cross_entropy(log_q, result.plan) / n_generator
             last = update == n_generator - 1
             optimizers.generator.zero_grad()
@@ -201,8 +211,8 @@ class InformativeOTGAN(LatentGAN):
         latent = self.sample_latent(real.shape[0])
         fake = self.generate(latent)
         fake_features, real_features = self.critic.features_of_both(fake, real)
-        posterior = self.training_posterior(real)
-        result, log_q = self.solve(fake_features, real_features, latent, posterior)
+        posteriors = self.training_posterior(real)
+        result, log_q = self.solve(fake_features, real_features, latent, posteriors)
         code_loss = self.plan_weighted_cross_entropy(log_q, result.plan)
         for optimizer in (optimizers.critic, optimizers.generator, optimizers.code_model):
             optimizer.zero_grad()
@@ -218,14 +228,18 @@ class InformativeOTGAN(LatentGAN):
     def code_posterior(self, x: Tensor) -> CodePosterior:
         return self.code_model(x)
 
-    def training_posterior(self, real: Tensor) -> CodePosterior:
-        """Q on the real batch as training reads it: with ``model.code_model.augment``, the categorical codes
-        from a randomly transformed copy of each image (lightning_modules/augmentation.py) and the continuous
-        codes from the image itself, in one forward of Q on both."""
+    def training_posterior(self, real: Tensor) -> RealPosteriors:
+        """Q on the real batch as training reads it. With ``model.code_model.augment`` Q is fitted on a
+        randomly transformed copy of each image (lightning_modules/augmentation.py) - its categorical codes;
+        its continuous codes from the image itself - while the cost is perturbed by Q on the image itself:
+        the plan's labels come from the images, Q learns to give them to the copies. One forward of Q on both."""
         augment = self.cfg.code_model.augment
         if not (augment.rotation_degrees or augment.scale or augment.translation) or not self.latent_spec.categorical_sizes:
-            return self.code_model(real)
+            posterior = self.code_model(real)
+            return RealPosteriors(posterior, posterior)
         copies = random_affine(real, augment.rotation_degrees, augment.scale, augment.translation, self.latent_rng)
         both = self.code_model(torch.cat([real, copies]))
         m = real.shape[0]
-        return CodePosterior(log_probs=[log_probs[m:] for log_probs in both.log_probs], means=both.means[:m], std=both.std)
+        cost = CodePosterior(log_probs=[log_probs[:m] for log_probs in both.log_probs], means=both.means[:m], std=both.std)
+        fitted = CodePosterior(log_probs=[log_probs[m:] for log_probs in both.log_probs], means=both.means[:m], std=both.std)
+        return RealPosteriors(cost, fitted)

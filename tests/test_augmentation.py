@@ -54,16 +54,20 @@ def test_shifts_keep_the_content_and_move_it_by_at_most_the_bound():
     assert (centre_x - 15.5).abs().max() > 0.8 * 0.1 * 32
 
 
-def test_training_posterior_reads_categorical_codes_from_the_copies_and_continuous_codes_from_the_images():
+def test_q_is_fitted_on_the_copies_categorical_codes_and_perturbs_the_cost_with_the_images():
     augment = ["model.code_model.augment.rotation_degrees=20", "model.code_model.augment.scale=0.1",
                "model.code_model.augment.translation=0.1"]
     cfg = to_plain(load_config(["experiment=digits", *augment]).model)
     model = InformativeOTGAN(cfg, (1, 8, 8))
     real = torch.rand(6, 1, 8, 8)
     model.latent_rng.manual_seed(3)
-    posterior = model.training_posterior(real)
+    posteriors = model.training_posterior(real)
     copies = random_affine(real, 20, 0.1, 0.1, torch.Generator().manual_seed(3))
     assert not torch.allclose(copies, real)
-    torch.testing.assert_close(posterior.means, model.code_model(real).means)
-    for got, expected in zip(posterior.log_probs, model.code_model(copies).log_probs):
+    of_images, of_copies = model.code_model(real), model.code_model(copies)
+    for posterior in posteriors:
+        torch.testing.assert_close(posterior.means, of_images.means)
+    for got, expected in zip(posteriors.cost.log_probs, of_images.log_probs):
+        torch.testing.assert_close(got, expected)
+    for got, expected in zip(posteriors.fitted.log_probs, of_copies.log_probs):
         torch.testing.assert_close(got, expected)

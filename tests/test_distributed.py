@@ -38,7 +38,7 @@ def make_problem():
 
 def solve(model, latent, fake, real):
     fake = fake.clone().requires_grad_()
-    result, log_q = model.solve(model.features(fake), model.features(real), latent, model.code_model(real))
+    result, log_q = model.solve(model.features(fake), model.features(real), latent, model.training_posterior(real))
     code_loss = model.plan_weighted_cross_entropy(log_q, result.plan)
     (grad,) = torch.autograd.grad(result.divergence, fake)
     return result.divergence.detach(), code_loss.detach(), grad

@@ -206,14 +206,14 @@ def test_simultaneous_updates_give_the_critic_the_negated_gradient_of_the_diverg
     model.train_iteration(real)  # the optimizers step, and the gradients stay in .grad
 
     reference.latent_rng.manual_seed(7)
-    posterior = reference.code_posterior(real)
+    posteriors = reference.training_posterior(real)
     latent = reference.sample_latent(32)
     fake = reference.generate(latent)
     critic_params = list(reference.critic.parameters())
-    detached, _ = reference.solve(reference.features(fake.detach()), reference.features(real), latent, posterior)
+    detached, _ = reference.solve(reference.features(fake.detach()), reference.features(real), latent, posteriors)
     critic_grads = torch.autograd.grad(detached.divergence, critic_params)
     with frozen(reference.critic):
-        result, log_q = reference.solve(reference.features(fake), reference.features(real), latent, posterior)
+        result, log_q = reference.solve(reference.features(fake), reference.features(real), latent, posteriors)
         generator_grads = torch.autograd.grad(result.divergence, list(reference.generator.parameters()))
     code_grads = torch.autograd.grad(reference.plan_weighted_cross_entropy(log_q, result.plan),
                                      list(reference.code_model.parameters()))
