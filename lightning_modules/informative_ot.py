@@ -229,17 +229,20 @@ class InformativeOTGAN(LatentGAN):
         return self.code_model(x)
 
     def training_posterior(self, real: Tensor) -> RealPosteriors:
-        """Q on the real batch as training reads it. With ``model.code_model.augment`` Q is fitted on a
-        randomly transformed copy of each image (lightning_modules/augmentation.py) - its categorical codes;
-        its continuous codes from the image itself - while the cost is perturbed by Q on the image itself:
-        the plan's labels come from the images, Q learns to give them to the copies. One forward of Q on both."""
+        """Q on the real batch as training reads it (docs/method.md eq. 14). With ``model.code_model.augment``
+        Q's categorical codes are fitted on a randomly transformed copy of each image
+        (lightning_modules/augmentation.py), its continuous codes on the image itself, while the cost is
+        perturbed by Q on the image itself: the plan's labels come from the images, Q learns to give them to
+        the copies. One forward of Q on both."""
         augment = self.cfg.code_model.augment
-        if not (augment.rotation_degrees or augment.scale or augment.translation) or not self.latent_spec.categorical_sizes:
+        transforms = augment.rotation_degrees or augment.scale or augment.translation
+        if not transforms or not self.latent_spec.categorical_sizes:
             posterior = self.code_model(real)
             return RealPosteriors(posterior, posterior)
         copies = random_affine(real, augment.rotation_degrees, augment.scale, augment.translation, self.latent_rng)
         both = self.code_model(torch.cat([real, copies]))
         m = real.shape[0]
-        cost = CodePosterior(log_probs=[log_probs[:m] for log_probs in both.log_probs], means=both.means[:m], std=both.std)
-        fitted = CodePosterior(log_probs=[log_probs[m:] for log_probs in both.log_probs], means=both.means[:m], std=both.std)
+        means = both.means[:m]
+        cost = CodePosterior([log_probs[:m] for log_probs in both.log_probs], means, both.std)
+        fitted = CodePosterior([log_probs[m:] for log_probs in both.log_probs], means, both.std)
         return RealPosteriors(cost, fitted)
