@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from configs.registry import DATAMODULES, MODELS, OBSERVATIONS
-from configs.schema import Config, GeneratorConfig, ModelConfig
+from configs.schema import Config, GeneratorConfig, ModelConfig, transforms_images
 
 CONFIG_DIR = Path(__file__).resolve().parent
 EXPERIMENT_DIR = CONFIG_DIR / "experiment"
@@ -350,8 +350,7 @@ def validate(cfg: DictConfig) -> None:
         ("model.code_model.augment.translation", 0 <= augment.translation <= 0.5,
          "must be in [0, 0.5]: a fraction of the image's size"),
         ("model.code_model.augment",
-         OBSERVATIONS.get(cfg.data.name) != "points" or not (augment.rotation_degrees or augment.scale
-                                                             or augment.translation),
+         OBSERVATIONS.get(cfg.data.name) != "points" or not transforms_images(augment),
          "transforms images: leave its rotation_degrees, scale and translation at 0 for data of points"),
         ("model.n_critic", cfg.model.n_critic >= 1, "must be >= 1"),
         ("model.n_generator", cfg.model.n_generator >= 1, "must be >= 1"),

@@ -125,6 +125,11 @@ class CodeAugmentConfig:
     translation: float = 0.0
 
 
+def transforms_images(augment: CodeAugmentConfig) -> bool:
+    """Whether ``model.code_model.augment`` (typed, or as the DictConfig validation reads) makes copies at all."""
+    return bool(augment.rotation_degrees or augment.scale or augment.translation)
+
+
 @dataclass
 class CodeModelConfig:
     # Q(c | y), the amortized plan posterior (docs/method.md eqs. 5 and 9). Its own network with the critic's

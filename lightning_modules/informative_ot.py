@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from configs.schema import ModelConfig
+from configs.schema import ModelConfig, transforms_images
 from lightning_modules.augmentation import random_affine
 from lightning_modules.base import LatentGAN, frozen
 from lightning_modules.code_model import CodeModel, CodePosterior, mixed_pmi
@@ -235,8 +235,7 @@ class InformativeOTGAN(LatentGAN):
         perturbed by Q on the image itself: the plan's labels come from the images, Q learns to give them to
         the copies. One forward of Q on both."""
         augment = self.cfg.code_model.augment
-        transforms = augment.rotation_degrees or augment.scale or augment.translation
-        if not transforms or not self.latent_spec.categorical_sizes:
+        if not transforms_images(augment) or not self.latent_spec.categorical_sizes:
             posterior = self.code_model(real)
             return RealPosteriors(posterior, posterior)
         copies = random_affine(real, augment.rotation_degrees, augment.scale, augment.translation, self.latent_rng)
