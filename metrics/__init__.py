@@ -14,7 +14,7 @@ from metrics.evaluate import SCORE_NAMES, evaluate_disentanglement
 from metrics.factor_vae import FactorVAEScore, factor_vae_score, factor_vae_votes, global_code_variances
 from metrics.ground_truth import GroundTruthData, sample_codes
 from metrics.fidelity import fidelity
-from metrics.mig import MutualInfoGap, mutual_info_gap
+from metrics.mig import MutualInfoGap, mutual_info_gap, mutual_info_gaps
 from metrics.precision_recall import ImprovedPrecisionRecall, improved_precision_recall
 from metrics.sap import SAPScore, sap_score
 from metrics.unsupervised_accuracy import UnsupervisedAccuracy, unsupervised_accuracy
@@ -41,6 +41,7 @@ __all__ = [
     "global_code_variances",
     "improved_precision_recall",
     "mutual_info_gap",
+    "mutual_info_gaps",
     "sample_codes",
     "sap_score",
     "unsupervised_accuracy",

@@ -9,10 +9,10 @@ from metrics.beta_vae import beta_vae_score
 from metrics.dci import dci
 from metrics.factor_vae import factor_vae_score
 from metrics.ground_truth import ENCODE_BATCH_SIZE, Encoder, GroundTruthData, sample_codes, varying_factors
-from metrics.mig import mutual_info_gap
+from metrics.mig import mutual_info_gaps
 from metrics.sap import sap_score
 
-#: The keys of `evaluate_disentanglement`'s result, in a stable order.
+#: The scores of `evaluate_disentanglement`, in a stable order (its result adds MIG's term of each factor).
 SCORE_NAMES = (
     "mig",
     "factor_vae",
@@ -62,11 +62,13 @@ def evaluate_disentanglement(
         dci_n_estimators: boosting stages of the DCI classifiers (reference: 100).
         encode_batch_size: observations per encoder call (memory only).
         progress: called with each score's name and value as soon as it is computed, which is in the
-            order MIG, SAP, DCI, FactorVAE, BetaVAE (the result's order is that of `SCORE_NAMES`).
+            order MIG, its terms, SAP, DCI, FactorVAE, BetaVAE (the result's order is that of
+            `SCORE_NAMES`, then the terms).
 
     Returns:
         `{"mig", "factor_vae", "beta_vae", "dci_disentanglement", "dci_completeness",
-        "dci_informativeness", "sap"}` as floats in [0, 1].
+        "dci_informativeness", "sap"}` as floats in [0, 1], then `"mig/<factor name>"` for each varying
+        factor: its term of MIG (`metrics.mig.mutual_info_gaps`), which says which factors the code holds.
 
     Example:
         >>> from metrics import evaluate_disentanglement
@@ -93,7 +95,10 @@ def evaluate_disentanglement(
 
     # Each score draws from its own generator seeded with `seed`, so the order (cheapest first, for
     # `progress`) changes no value.
-    record("mig", mutual_info_gap(train_codes, train_factors, num_bins))
+    mig_terms = mutual_info_gaps(train_codes, train_factors, num_bins)
+    record("mig", mig_terms.mean())
+    for k, term in zip(varying, mig_terms):
+        record(f"mig/{data.factor_names[k]}", term)
     record("sap", sap_score(train_codes, train_factors, test_codes, test_factors, seed=seed))
     dci_scores = dci(train_codes, train_factors, test_codes, test_factors, n_estimators=dci_n_estimators, seed=seed)
     for part in ("disentanglement", "completeness", "informativeness"):
@@ -106,4 +111,5 @@ def evaluate_disentanglement(
         data, encode, num_train=num_train, num_eval=num_test, batch_size=batch_size, seed=seed,
         encode_batch_size=encode_batch_size,
     ))
-    return {name: scores[name] for name in SCORE_NAMES}
+    return {name: scores[name] for name in SCORE_NAMES} | {name: value for name, value in scores.items()
+                                                           if name.startswith("mig/")}

@@ -1,7 +1,7 @@
 """Drawing codes from ground-truth data, and the input checks every metric shares.
 
 The metrics see a dataset only through the interface disentanglement_lib calls "ground-truth data"
-(`datamodules.base.FactorDataModule` implements it): `factor_sizes`, `num_factors`,
+(`datamodules.base.FactorDataModule` implements it): `factor_names`, `factor_sizes`, `num_factors`,
 `sample_factors(n, generator)` and `observations_from_factors(factors, generator)`. A model is seen
 only through its encoder, any callable `encode(observations) -> Tensor (n, D)` of codes.
 """
@@ -23,6 +23,7 @@ ENCODE_BATCH_SIZE = 1024
 class GroundTruthData(Protocol):
     """What the metrics read from a dataset (a `FactorDataModule` or any object with these members)."""
 
+    factor_names: Sequence[str]
     factor_sizes: Sequence[int]
 
     @property

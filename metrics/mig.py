@@ -70,19 +70,20 @@ def mutual_info_matrix(binned_codes: np.ndarray, factors: np.ndarray) -> np.ndar
     )
 
 
-def mutual_info_gap(codes: Tensor, factors: Tensor, num_bins: int = 20) -> Tensor:
-    """Mutual Information Gap of codes with respect to discrete ground-truth factors.
+def mutual_info_gaps(codes: Tensor, factors: Tensor, num_bins: int = 20) -> Tensor:
+    """Each factor's term of the Mutual Information Gap, `(K,)`: which factors a code captures.
 
-    Each code dimension :math:`z_j` is binned into `num_bins` equal-width bins (:math:`\\hat z_j`);
-    for each factor :math:`v_k` the gap between its two most informative code dimensions, in units of
-    the factor's entropy, is averaged over the :math:`K` factors:
+    Each code dimension :math:`z_j` is binned into `num_bins` equal-width bins (:math:`\\hat z_j`); the
+    term of factor :math:`v_k` is the gap between its two most informative code dimensions, in units of
+    the factor's entropy:
 
     .. math::
-        \\mathrm{MIG} = \\frac{1}{K} \\sum_{k=1}^{K} \\frac{1}{H(v_k)}
+        \\mathrm{MIG}_k = \\frac{1}{H(v_k)}
         \\Big( I(\\hat z_{j_k}; v_k) - \\max_{j \\neq j_k} I(\\hat z_j; v_k) \\Big),
         \\qquad j_k = \\arg\\max_j I(\\hat z_j; v_k)
 
-    with plug-in (empirical) probabilities, as disentanglement_lib computes it.
+    with plug-in (empirical) probabilities, as disentanglement_lib computes it. A term is near 1 when
+    one code dimension holds the factor alone and near 0 when none does or when two share it.
 
     Args:
         codes: `(n, D)` real codes, `D >= 2`, finite.
@@ -90,6 +91,20 @@ def mutual_info_gap(codes: Tensor, factors: Tensor, num_bins: int = 20) -> Tenso
         num_bins: bins per code dimension (reference: 20). More bins raise every :math:`I(\\hat z_j; v_k)`
             by finite-sample bias, which shrinks the gaps of random codes less than it helps
             continuous ones; keep 20 to compare with published numbers.
+    """
+    codes_np, factors_np = check_codes_and_factors(codes, factors, "mutual_info_gap")
+    if codes_np.shape[1] < 2:
+        raise ValueError(f"mutual_info_gap: needs at least 2 code dimensions to form a gap, got {codes_np.shape[1]}.")
+    check_varying(factors_np, "mutual_info_gap")
+    mutual_info = mutual_info_matrix(histogram_discretize(codes_np, num_bins), factors_np)
+    entropy = np.array([discrete_entropy(factors_np[:, k]) for k in range(factors_np.shape[1])])
+    top_two = -np.sort(-mutual_info, axis=0)[:2]
+    return torch.from_numpy((top_two[0] - top_two[1]) / entropy)
+
+
+def mutual_info_gap(codes: Tensor, factors: Tensor, num_bins: int = 20) -> Tensor:
+    """Mutual Information Gap (Chen et al. 2018): the mean over the :math:`K` factors of their terms
+    :math:`\\mathrm{MIG}_k` (:func:`mutual_info_gaps`, which says what the arguments are).
 
     Returns:
         A scalar in :math:`[0, 1]`: 1 when each factor is captured by exactly one code dimension, near 0
@@ -106,14 +121,7 @@ def mutual_info_gap(codes: Tensor, factors: Tensor, num_bins: int = 20) -> Tenso
         >>> round(mutual_info_gap(mixed, factors).item(), 2)  # both dimensions carry both factors
         0.01
     """
-    codes_np, factors_np = check_codes_and_factors(codes, factors, "mutual_info_gap")
-    if codes_np.shape[1] < 2:
-        raise ValueError(f"mutual_info_gap: needs at least 2 code dimensions to form a gap, got {codes_np.shape[1]}.")
-    check_varying(factors_np, "mutual_info_gap")
-    mutual_info = mutual_info_matrix(histogram_discretize(codes_np, num_bins), factors_np)
-    entropy = np.array([discrete_entropy(factors_np[:, k]) for k in range(factors_np.shape[1])])
-    top_two = -np.sort(-mutual_info, axis=0)[:2]
-    return torch.tensor(float(np.mean((top_two[0] - top_two[1]) / entropy)))
+    return torch.tensor(float(mutual_info_gaps(codes, factors, num_bins).mean()))
 
 
 class MutualInfoGap(Metric):

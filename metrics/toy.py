@@ -22,6 +22,7 @@ class ToyFactorData:
 
     def __init__(self, factor_sizes: Sequence[int] = (3, 4, 5, 6), noise: float = 0.0) -> None:
         self.factor_sizes = tuple(int(size) for size in factor_sizes)
+        self.factor_names = tuple(f"factor{k}" for k in range(len(self.factor_sizes)))
         self.noise = noise
 
     @property

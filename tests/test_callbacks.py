@@ -218,7 +218,8 @@ def test_disentanglement_callback_logs_what_a_direct_evaluation_gives(capsys):
     assert model.training
     # each score was printed as it came, cheapest first, with its seconds: "eval: mig 0.01234 (0.4 s)"
     printed = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("eval: ")]
-    assert [words[1] for words in printed] == ["mig", "sap", "dci_disentanglement", "dci_completeness",
+    terms = [f"mig/{name}" for name in datamodule.factor_names if name != "color"]
+    assert [words[1] for words in printed] == ["mig", *terms, "sap", "dci_disentanglement", "dci_completeness",
                                                "dci_informativeness", "factor_vae", "beta_vae"]
     for _, name, value, seconds, unit in printed:
         assert float(value) == pytest.approx(expected[name], rel=1e-3, abs=1e-4)

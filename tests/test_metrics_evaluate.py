@@ -22,6 +22,9 @@ def test_keys_and_perfect_code():
         "dci_completeness",
         "dci_informativeness",
         "sap",
+        "mig/factor0",
+        "mig/factor1",
+        "mig/factor2",
     ]
     assert all(isinstance(value, float) for value in scores.values())
     for name in ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "dci_completeness", "dci_informativeness"):
@@ -45,9 +48,23 @@ def test_constant_factor_is_left_out():
         return rotated_encoder(without)(observations.index_select(1, torch.tensor([0, 2])))
 
     scores = evaluate_disentanglement(with_constant, encode_with, **SMALL)
-    assert set(scores) == set(SCORE_NAMES)
+    assert set(scores) == set(SCORE_NAMES) | {"mig/factor0", "mig/factor2"}
     assert all(math.isfinite(value) for value in scores.values())
     assert scores["factor_vae"] == 1.0 and scores["dci_informativeness"] == 1.0
+
+
+def test_mig_terms_say_which_factor_the_code_holds():
+    # The code holds factor 0 alone and factor 2 twice; factor 1 is in no code dimension.
+    data = ToyFactorData((3, 4, 5))
+
+    def encode(observations):
+        return observations.index_select(1, torch.tensor([0, 2, 2]))
+
+    scores = evaluate_disentanglement(data, encode, **SMALL)
+    assert scores["mig/factor0"] == pytest.approx(1.0, abs=0.02)  # less the bias of the runner-up
+    assert scores["mig/factor1"] == pytest.approx(0.0, abs=0.02)  # only the plug-in estimate's bias
+    assert scores["mig/factor2"] == pytest.approx(0.0, abs=1e-12)  # two equal dimensions: no gap
+    assert scores["mig"] == pytest.approx((scores["mig/factor0"] + scores["mig/factor1"]) / 3)
 
 
 def test_bad_encoder_raises():
@@ -72,7 +89,7 @@ def test_progress_reports_every_score_once_cheapest_first_with_the_returned_valu
     calls = []
     scores = evaluate_disentanglement(data, random_encoder(3, seed=1), progress=lambda *call: calls.append(call),
                                       **SMALL)
-    assert [name for name, _ in calls] == ["mig", "sap", "dci_disentanglement", "dci_completeness",
+    assert [name for name, _ in calls] == ["mig", "mig/factor0", "mig/factor1", "mig/factor2", "sap", "dci_disentanglement", "dci_completeness",
                                            "dci_informativeness", "factor_vae", "beta_vae"]
     assert dict(calls) == scores
     assert scores == evaluate_disentanglement(data, random_encoder(3, seed=1), **SMALL)
