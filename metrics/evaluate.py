@@ -76,8 +76,8 @@ def evaluate_disentanglement(
         >>> data = ToyFactorData((3, 4, 5))
         >>> encode = perfect_encoder(data)
         >>> scores = evaluate_disentanglement(data, encode, num_train=500, num_test=300, dci_n_estimators=10)
-        >>> sorted(scores) == sorted(SCORE_NAMES)
-        True
+        >>> [name for name in scores if name not in SCORE_NAMES]
+        ['mig/factor0', 'mig/factor1', 'mig/factor2']
         >>> [round(scores[name], 2) for name in ("factor_vae", "beta_vae", "dci_disentanglement")]
         [1.0, 1.0, 1.0]
     """
