@@ -111,5 +111,5 @@ def evaluate_disentanglement(
         data, encode, num_train=num_train, num_eval=num_test, batch_size=batch_size, seed=seed,
         encode_batch_size=encode_batch_size,
     ))
-    return {name: scores[name] for name in SCORE_NAMES} | {name: value for name, value in scores.items()
-                                                           if name.startswith("mig/")}
+    terms = {name: value for name, value in scores.items() if name.startswith("mig/")}
+    return {name: scores[name] for name in SCORE_NAMES} | terms
