@@ -89,7 +89,8 @@ def test_progress_reports_every_score_once_cheapest_first_with_the_returned_valu
     calls = []
     scores = evaluate_disentanglement(data, random_encoder(3, seed=1), progress=lambda *call: calls.append(call),
                                       **SMALL)
-    assert [name for name, _ in calls] == ["mig", "mig/factor0", "mig/factor1", "mig/factor2", "sap", "dci_disentanglement", "dci_completeness",
-                                           "dci_informativeness", "factor_vae", "beta_vae"]
+    assert [name for name, _ in calls] == ["mig", "mig/factor0", "mig/factor1", "mig/factor2", "sap",
+                                           "dci_disentanglement", "dci_completeness", "dci_informativeness",
+                                           "factor_vae", "beta_vae"]
     assert dict(calls) == scores
     assert scores == evaluate_disentanglement(data, random_encoder(3, seed=1), **SMALL)
