@@ -8,7 +8,7 @@ import time
 import pytorch_lightning as pl
 from tqdm import tqdm
 
-from callbacks.interrupt import abandon_on_signal
+from callbacks.interrupt import abandon_on_signal, signals
 from callbacks.run_values import log_eval
 from callbacks.training_clock import TRAINING_SECONDS, training_seconds
 
@@ -34,8 +34,9 @@ class ScoreLines:
         self.last = now
         self.printed.update(new)
         scores = ", ".join(f"{name} {value:.4g}" for name, value in new.items())
-        tqdm.write(f"eval: {scores} ({seconds:.1f} s)" if seconds < 10 else f"eval: {scores} ({seconds:.0f} s)")
-        sys.stdout.flush()
+        with signals.shielded():  # a signal abandons the evaluation after the line, not inside tqdm's lock
+            tqdm.write(f"eval: {scores} ({seconds:.1f} s)" if seconds < 10 else f"eval: {scores} ({seconds:.0f} s)")
+            sys.stdout.flush()
 
 
 def should_run(trainer: pl.Trainer, pl_module: pl.LightningModule, every_n_iterations: int) -> bool:

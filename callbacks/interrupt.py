@@ -6,7 +6,8 @@
   between iterations is what makes the checkpoint resumable exactly.
 * During an evaluation or a traversal (rank 0's own work after an iteration): the work is abandoned on
   the spot (the handler raises inside it, as Ctrl-C's KeyboardInterrupt does) and nothing of it is
-  logged; it only reads the model, so the model is still that of the finished iteration.
+  logged; it only reads the model, so the model is still that of the finished iteration. Its score lines
+  are shielded steps (:meth:`Signals.shielded`): a signal during one abandons the work after the line.
 
 Then :class:`GracefulInterrupt`, the last callback of every iteration, writes `checkpoints/last.ckpt` (the
 state after the last finished iteration) and stops with :class:`TrainingInterrupted`. Under DDP the other
@@ -61,6 +62,7 @@ class Signals:
         self.received: int | None = None
         self.phase = "idle"
         self.urgent = 0  # depth of interruptible work
+        self.shield = 0  # depth of shielded steps inside it
         self.interrupt: Callable[[], BaseException] | None = None  # what interrupt_main raises
         self.abandoned: list[str] = []  # the work signals abandoned, for the final message
         self._previous: dict[int, object] = {}
@@ -88,7 +90,7 @@ class Signals:
         self.received = signum
         if self.phase == "start-up":
             raise StartupInterrupted(signum)
-        if self.urgent:
+        if self.urgent and not self.shield:
             raise WorkAbandoned(signum)
 
     @property
@@ -105,6 +107,19 @@ class Signals:
             yield
         finally:
             self.urgent -= 1  # first, and no call before it: nothing can raise in between
+
+    @contextmanager
+    def shielded(self) -> Iterator[None]:
+        """A short step of interruptible work that a signal must not cut in two - a write through tqdm's lock,
+        which an exception raised inside it leaves broken (``RuntimeError: cannot release un-acquired lock``).
+        A signal that arrives during the step is recorded and abandons the work once the step is done."""
+        self.shield += 1
+        try:
+            yield
+        finally:
+            self.shield -= 1
+        if self.urgent and not self.shield and self.received is not None:
+            raise WorkAbandoned(self.received)
 
     def interrupt_main(self, exception: Callable[[], BaseException]) -> None:
         """From another thread: raise ``exception()`` in the main thread as soon as it runs Python code."""

@@ -278,6 +278,30 @@ def test_a_signal_abandons_an_evaluation_at_once_logs_nothing_of_it_and_stops_th
     assert signal.getsignal(signal.SIGTERM) is not signals._handle
 
 
+def test_a_signal_during_a_shielded_step_abandons_the_work_only_after_the_step():
+    """A score line is written through tqdm's lock, which an exception raised inside it leaves broken: a
+    signal that arrives during such a step lets the step finish, then abandons the work."""
+    import os
+    import signal
+
+    from callbacks.interrupt import WorkAbandoned, signals
+
+    steps = []
+    assert signals.install()
+    signals.phase = "training"
+    try:
+        with pytest.raises(WorkAbandoned):
+            with signals.interruptible():
+                with signals.shielded():
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    steps.append("rest of the step")
+                steps.append("after the step")
+        assert steps == ["rest of the step"]
+        assert signals.received == signal.SIGTERM
+    finally:
+        signals.restore()
+
+
 class DigitOracle(OneCodeModel):
     """Encodes a digit image by its label (looked up among the data's images), relabelled by ``permutation``."""
 
