@@ -92,10 +92,11 @@ def mutual_info_gaps(codes: Tensor, factors: Tensor, num_bins: int = 20) -> Tens
             by finite-sample bias, which shrinks the gaps of random codes less than it helps
             continuous ones; keep 20 to compare with published numbers.
     """
-    codes_np, factors_np = check_codes_and_factors(codes, factors, "mutual_info_gap")
+    name = "MIG"  # the messages serve mutual_info_gaps and mutual_info_gap, which calls it
+    codes_np, factors_np = check_codes_and_factors(codes, factors, name)
     if codes_np.shape[1] < 2:
-        raise ValueError(f"mutual_info_gap: needs at least 2 code dimensions to form a gap, got {codes_np.shape[1]}.")
-    check_varying(factors_np, "mutual_info_gap")
+        raise ValueError(f"{name}: needs at least 2 code dimensions to form a gap, got {codes_np.shape[1]}.")
+    check_varying(factors_np, name)
     mutual_info = mutual_info_matrix(histogram_discretize(codes_np, num_bins), factors_np)
     entropy = np.array([discrete_entropy(factors_np[:, k]) for k in range(factors_np.shape[1])])
     top_two = -np.sort(-mutual_info, axis=0)[:2]
