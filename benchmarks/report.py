@@ -33,13 +33,15 @@ def command_line() -> str:
 
 def commit() -> str:
     """The checkout's commit, marked ``+changes`` when files differ from it (the numbers are then of code
-    that no commit holds)."""
+    that no commit holds). The benchmarks' own outputs (docs/results.md, docs/results/) do not count: a
+    benchmark writes its pictures before its stamp, and a rerun overwrites tracked ones."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
     try:
         head = git("rev-parse", "--short", "HEAD")
-        return head + (" +changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+        return head + (" +changes" if git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                                          f":!{RESULTS.relative_to(ROOT)}", f":!{RESULTS_PAGE.relative_to(ROOT)}") else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

@@ -180,6 +180,32 @@ def test_a_benchmark_replaces_only_its_own_section_of_the_results_page():
         "## mnist_curves\n\n<!-- results:mnist_curves begin -->\ncurves\n<!-- results:mnist_curves end -->\n")
 
 
+def test_the_stamp_marks_changed_code_but_not_the_benchmarks_own_outputs(monkeypatch, tmp_path):
+    """A rerun overwrites tracked pictures before writing its stamp: those must not mark the commit."""
+    import subprocess
+
+    from benchmarks import report
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    for name in ("train.py", "docs/results.md", "docs/results/curve.png"):
+        (tmp_path / name).write_text("v1")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "v1")
+    monkeypatch.setattr(report, "ROOT", tmp_path)
+    monkeypatch.setattr(report, "RESULTS_PAGE", tmp_path / "docs" / "results.md")
+    monkeypatch.setattr(report, "RESULTS", tmp_path / "docs" / "results")
+    (tmp_path / "docs" / "results.md").write_text("v2")
+    (tmp_path / "docs" / "results" / "curve.png").write_text("v2")
+    assert not report.commit().endswith("+changes")
+    (tmp_path / "train.py").write_text("v2")
+    assert report.commit().endswith(" +changes")
+
+
 # A run's curve: evaluations at 300, 650 and 900 training seconds.
 EVALUATED_TO_900_SECONDS = [{"iteration": 100.0, TRAINING_SECONDS: 300.0, "eval/mig": 0.1},
                             {"iteration": 200.0, TRAINING_SECONDS: 650.0, "eval/mig": 0.2},
