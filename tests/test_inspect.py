@@ -13,7 +13,9 @@ from configs.loading import load_config
 from inspect_checkpoint import inspect, main
 from train import train
 
-CODES = ("cat0", "cont0", "cont1", "cont2", "cont3")
+_LATENT = load_config(["experiment=dsprites"]).model.latent  # one traversal grid per code of the preset
+CODES = tuple(f"cat{k}" for k in range(len(_LATENT.categorical))) + tuple(
+    f"cont{k}" for k in range(_LATENT.continuous))
 SCORES = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap")
 
 
