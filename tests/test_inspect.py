@@ -11,11 +11,11 @@ from PIL import Image
 
 from configs.loading import load_config
 from inspect_checkpoint import inspect, main
+from lightning_modules.latent import LatentSpec
 from train import train
 
-_LATENT = load_config(["experiment=dsprites"]).model.latent  # one traversal grid per code of the preset
-CODES = tuple(f"cat{k}" for k in range(len(_LATENT.categorical))) + tuple(
-    f"cont{k}" for k in range(_LATENT.continuous))
+_LATENT = load_config(["experiment=dsprites"]).model.latent
+CODES = tuple(LatentSpec(_LATENT.categorical, _LATENT.continuous, _LATENT.noise).code_names)  # a grid per code
 SCORES = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap")
 
 
