@@ -50,8 +50,7 @@ def build_evaluators(cfg: DictConfig, datamodule) -> list:
     if metrics.fidelity:
         evaluators.append(FidelityMetrics(datamodule, metrics.every_n_iterations, data_config(cfg),
                                           metrics.feature_cache, num_samples=metrics.fidelity_samples, seed=cfg.seed))
-        if applicable_scores(LatentSpec(cfg.model.latent.categorical, cfg.model.latent.continuous,
-                                        cfg.model.latent.noise), datamodule)[1]:
+        if applicable_scores(LatentSpec.from_config(cfg.model.latent), datamodule)[1]:
             evaluators.append(GeneratedAccuracy(datamodule, metrics.every_n_iterations, data_config(cfg),
                                                 metrics.feature_cache, num_samples=metrics.fidelity_samples,
                                                 seed=cfg.seed))

@@ -70,8 +70,7 @@ class LatentGAN(pl.LightningModule):
         self.nonfinite = NonFiniteGuard(self.cfg.max_consecutive_skips)
         self.automatic_optimization = False
         self.observation_shape = tuple(observation_shape)
-        latent = self.cfg.latent
-        self.latent_spec = LatentSpec(latent.categorical, latent.continuous, latent.noise)
+        self.latent_spec = LatentSpec.from_config(self.cfg.latent)
         gen = self.cfg.generator
         self.generator = build_generator(
             gen.kind, self.latent_spec.input_dim, self.observation_shape, gen.hidden, gen.layers

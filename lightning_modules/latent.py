@@ -50,6 +50,11 @@ class LatentSpec:
         self.num_continuous = int(continuous)
         self.num_noise = int(noise)
 
+    @classmethod
+    def from_config(cls, latent) -> "LatentSpec":
+        """The layout that ``model.latent`` (its ``categorical``, ``continuous`` and ``noise`` keys) describes."""
+        return cls(latent.categorical, latent.continuous, latent.noise)
+
     @property
     def num_codes(self) -> int:
         """Code dimensions as metrics see them: one per categorical code, one per continuous code."""

@@ -14,8 +14,7 @@ from inspect_checkpoint import inspect, main
 from lightning_modules.latent import LatentSpec
 from train import train
 
-_LATENT = load_config(["experiment=dsprites"]).model.latent
-CODES = tuple(LatentSpec(_LATENT.categorical, _LATENT.continuous, _LATENT.noise).code_names)  # a grid per code
+CODES = tuple(LatentSpec.from_config(load_config(["experiment=dsprites"]).model.latent).code_names)  # a grid per code
 SCORES = ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap")
 
 
