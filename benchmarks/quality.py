@@ -4,6 +4,7 @@ over seeds with the worst seed beside them."""
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import statistics
 from pathlib import Path
@@ -108,9 +109,14 @@ def save_best_traversals(results: dict[str, list[dict]], timed: dict[str, list[d
 
 
 def save_traversals(run: dict, folder: str, name: str) -> None:
-    """Copy a run's final traversal grids to ``docs/results/<folder>/<name>_<code>.png``."""
+    """Copy a run's final traversal grids to ``docs/results/<folder>/<name>_<code>.png``, in place of every
+    grid an earlier run of that name left there (one of a latent with more codes would otherwise stay)."""
     target = RESULTS / folder
     target.mkdir(parents=True, exist_ok=True)
+    earlier = re.compile(re.escape(name) + r"_(cat|cont)\d+\.png")
+    for png in target.iterdir():
+        if earlier.fullmatch(png.name):
+            png.unlink()
     for png in sorted((Path(run["run_dir"]) / "traversals").glob("traversal_*_final.png")):
         code = png.name[len("traversal_"):-len("_final.png")]
         shutil.copyfile(png, target / f"{name}_{code}.png")

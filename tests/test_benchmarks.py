@@ -260,3 +260,24 @@ def test_parallel_runs_give_the_same_curves_as_runs_one_at_a_time(tmp_path):
         for here, there in zip(one[model][0], two[model][0], strict=True):
             assert {k: v for k, v in here.items() if k.startswith("eval/")} == pytest.approx(
                 {k: v for k, v in there.items() if k.startswith("eval/")}, rel=1e-6)
+
+
+def test_saved_grids_replace_those_of_an_earlier_run_with_more_codes(tmp_path, monkeypatch):
+    """A rerun of a run name whose latent lost a code leaves no grid of that code behind, and touches
+    neither another name's grids (a prefix of it) nor other files."""
+    from benchmarks import quality
+
+    monkeypatch.setattr(quality, "RESULTS", tmp_path)
+    run_dir = tmp_path / "run"
+    (run_dir / "traversals").mkdir(parents=True)
+    for code in ("cat0", "cont0"):
+        (run_dir / "traversals" / f"traversal_{code}_final.png").write_text("new")
+    grids = tmp_path / "curves_traversals"
+    grids.mkdir()
+    for name in ("ot_seed1_cat0.png", "ot_seed1_cont0.png", "ot_seed1_cont2.png", "ot_seed10_cont2.png", "notes.txt"):
+        (grids / name).write_text("old")
+
+    quality.save_traversals({"run_dir": run_dir}, "curves_traversals", "ot_seed1")
+
+    assert {p.name: p.read_text() for p in grids.iterdir()} == {
+        "ot_seed1_cat0.png": "new", "ot_seed1_cont0.png": "new", "ot_seed10_cont2.png": "old", "notes.txt": "old"}
