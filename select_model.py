@@ -37,6 +37,8 @@ def select(runs: Sequence[str | Path], points: int = 5000, seed: int = 0) -> lis
         raise InspectError(f"select_model compares runs with each other: pass at least 2 run folders, got {len(runs)}")
     names, models = [], []
     for run in runs:
+        if not Path(run).exists():
+            raise InspectError(f"{run} not found; pass run folders, each with config.yaml and checkpoints/last.ckpt")
         checkpoint_path, run_dir = locate(run)
         _, model, _ = load_model(checkpoint_path, run_config(run_dir))
         names.append(str(run_dir))

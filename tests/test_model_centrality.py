@@ -83,6 +83,8 @@ def test_select_ranks_runs_and_prints_the_most_central(two_runs, capsys):
 def test_select_refuses_what_it_cannot_compare_in_one_line(two_runs, tmp_path, capsys):
     with pytest.raises(InspectError, match="at least 2"):
         select(two_runs[:1])
+    with pytest.raises(InspectError, match="not found; pass run folders"):
+        select([two_runs[0], tmp_path / "missing"])
     with pytest.raises(InspectError, match="at least two codes"):
         select(short_runs(tmp_path, "gaussians", (0, 1)))  # one categorical code
     for bad in ("points=0", "points=many", "votes=3"):
