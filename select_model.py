@@ -20,8 +20,8 @@ USAGE = f"""\
 Ranks trained runs (folders, or checkpoints inside them) of one latent layout by ModelCentrality: how well
 each run's encoder reads the codes of every other run's generator, and the other way round (MIG on
 generated samples, no labels). Runs that found the same factors agree; the most central run is the one
-to keep. Cost: each ordered pair of runs generates and encodes `points` samples (dSprites, eight runs:
-about 2 minutes on a CPU core).
+to keep. Cost: each run generates `points` samples, which every other run encodes (dSprites, eight
+runs: about a minute on a CPU core).
 """
 
 

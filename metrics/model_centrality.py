@@ -17,8 +17,7 @@ measured better here. On the dSprites preset's eight seeds at 1500 iterations (2
 score's majority vote reads a code turned by less than 45 degrees as the axis it is nearest, so it rated
 the seeds whose two continuous codes hold a rotated basis of the position as similar to the others as
 the seeds whose codes follow the axes, and ranked one of them above one or two aligned seeds; MIG counts
-the mixing, ranked the
-five aligned seeds above the three rotated ones, and costs a quarter of the time.
+the mixing, ranked the five aligned seeds above the three rotated ones, and costs a quarter of the time.
 
 Written here because no maintained library implements it; disentanglement_lib, which defines the scores,
 has no model selection.
@@ -31,7 +30,7 @@ import torch
 from torch import Tensor
 
 from lightning_modules.latent import LatentBatch, LatentSpec
-from metrics.ground_truth import sample_codes
+from metrics.ground_truth import ENCODE_BATCH_SIZE, encode_observations
 from metrics.mig import mutual_info_gap
 
 #: Values a continuous code's factor takes: the centres of equal bins of [-1, 1], the code's support.
@@ -40,7 +39,7 @@ CONTINUOUS_BINS = 10
 
 class GenerativeModel(Protocol):
     """What ModelCentrality reads from a model: its latent layout, its generator and its encoder (a trained
-    LightningModule in eval mode, so that ``generate`` draws from the samples' generator)."""
+    LightningModule in eval mode, whose ``generate`` then uses the generator its evaluations sample from)."""
 
     latent_spec: LatentSpec
 
@@ -81,18 +80,26 @@ class GeneratedFactors:
 def similarity_matrix(models: Sequence[GenerativeModel], num_points: int = 5000, seed: int = 0) -> Tensor:
     r"""``S[i, j]`` = MIG of model j's encoder on ``num_points`` samples of model i's generator (not
     symmetrized), ``(n, n)``; the diagonal (a model against itself, which centrality leaves out) is not
-    computed and holds NaN. Every entry draws its samples from ``seed``.
+    computed and holds NaN. Each model's samples are drawn once, from ``seed``, and read by every other.
     """
     if len(models) < 2:
         raise ValueError(f"ModelCentrality compares models with each other: pass at least 2, got {len(models)}.")
     scores = torch.full((len(models), len(models)), float("nan"))
     for i, source in enumerate(models):
-        data = GeneratedFactors(source)
+        observations, factors = generated_sample(GeneratedFactors(source), num_points, seed)
         for j, reader in enumerate(models):
             if i != j:
-                codes, factors = sample_codes(data, reader.encode, num_points, torch.Generator().manual_seed(seed))
-                scores[i, j] = mutual_info_gap(codes, factors)
+                scores[i, j] = mutual_info_gap(encode_observations(reader.encode, observations), factors)
     return scores
+
+
+def generated_sample(data: GeneratedFactors, num_points: int, seed: int) -> tuple[Tensor, Tensor]:
+    """``num_points`` observations of the generator and their factors, drawn in chunks of the encoder's batch
+    (the draws of :func:`metrics.ground_truth.sample_codes`, so the same samples as the metrics would use)."""
+    generator = torch.Generator().manual_seed(seed)
+    factors = data.sample_factors(num_points, generator).long()
+    chunks = [data.observations_from_factors(chunk, generator) for chunk in factors.split(ENCODE_BATCH_SIZE)]
+    return torch.cat(chunks), factors
 
 
 def centrality(scores: Tensor) -> Tensor:
