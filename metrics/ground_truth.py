@@ -7,7 +7,7 @@ only through its encoder, any callable `encode(observations) -> Tensor (n, D)` o
 """
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -75,14 +75,21 @@ def sample_codes(
     encode_batch_size: int = ENCODE_BATCH_SIZE,
 ) -> tuple[Tensor, Tensor]:
     """`num_points` i.i.d. draws from the data: codes `(n, D)` float64 and their factors `(n, F)` long."""
+    factors, observation_chunks = sample_observations(data, num_points, generator, encode_batch_size)
+    codes = [encode_observations(encode, observations, encode_batch_size) for observations in observation_chunks]
+    return torch.cat(codes), factors
+
+
+def sample_observations(
+    data: GroundTruthData, num_points: int, generator: torch.Generator, chunk_size: int = ENCODE_BATCH_SIZE
+) -> tuple[Tensor, Iterator[Tensor]]:
+    """`num_points` i.i.d. factors `(n, F)` long, and their observations as they are drawn, `chunk_size` at
+    a time (so that only one chunk needs to be in memory). Every caller draws the same observations from
+    the same generator state."""
     if num_points < 1:
         raise ValueError(f"num_points must be positive, got {num_points}.")
     factors = data.sample_factors(num_points, generator).long()
-    chunks = []
-    for start in range(0, num_points, encode_batch_size):
-        observations = data.observations_from_factors(factors[start : start + encode_batch_size], generator)
-        chunks.append(encode_observations(encode, observations, encode_batch_size))
-    return torch.cat(chunks), factors
+    return factors, (data.observations_from_factors(chunk, generator) for chunk in factors.split(chunk_size))
 
 
 def check_codes_and_factors(codes: Tensor, factors: Tensor, name: str = "") -> tuple[np.ndarray, np.ndarray]:

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from lightning_modules.latent import LatentBatch, LatentSpec
-from metrics.ground_truth import ENCODE_BATCH_SIZE, encode_observations
+from metrics.ground_truth import encode_observations, sample_observations
 from metrics.mig import mutual_info_gap
 
 #: Values a continuous code's factor takes: the centres of equal bins of [-1, 1], the code's support.
@@ -86,20 +86,12 @@ def similarity_matrix(models: Sequence[GenerativeModel], num_points: int = 5000,
         raise ValueError(f"ModelCentrality compares models with each other: pass at least 2, got {len(models)}.")
     scores = torch.full((len(models), len(models)), float("nan"))
     for i, source in enumerate(models):
-        observations, factors = generated_sample(GeneratedFactors(source), num_points, seed)
+        factors, chunks = sample_observations(GeneratedFactors(source), num_points, torch.Generator().manual_seed(seed))
+        observations = torch.cat(list(chunks))  # drawn once, read by every other model
         for j, reader in enumerate(models):
             if i != j:
                 scores[i, j] = mutual_info_gap(encode_observations(reader.encode, observations), factors)
     return scores
-
-
-def generated_sample(data: GeneratedFactors, num_points: int, seed: int) -> tuple[Tensor, Tensor]:
-    """``num_points`` observations of the generator and their factors, drawn in chunks of the encoder's batch
-    (the draws of :func:`metrics.ground_truth.sample_codes`, so the same samples as the metrics would use)."""
-    generator = torch.Generator().manual_seed(seed)
-    factors = data.sample_factors(num_points, generator).long()
-    chunks = [data.observations_from_factors(chunk, generator) for chunk in factors.split(ENCODE_BATCH_SIZE)]
-    return torch.cat(chunks), factors
 
 
 def centrality(scores: Tensor) -> Tensor:
