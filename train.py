@@ -44,6 +44,7 @@ main keys (configs/schema.py documents all of them):
   model.latent.*         categorical=[K,...], continuous=N, noise=N
   data.name              {datasets} (data.path=... for files)
   trainer.max_steps      training iterations (n_critic critic + n_generator generator updates each)
+  trainer.pause_at       stop after this iteration, resumable with resume=RUN_DIR (learning rates still decay over max_steps)
   trainer.devices / trainer.strategy / trainer.accelerator
   logger.mode            offline | online | disabled
   seed, run_dir
@@ -322,7 +323,7 @@ def _main(argv: list[str]) -> int:
         if print_only:
             print(OmegaConf.to_yaml(cfg, resolve=True), end="")
             return 0
-        from callbacks import StartupInterrupted, TrainingInterrupted
+        from callbacks import StartupInterrupted, TrainingInterrupted, TrainingPaused
         from callbacks.checkpoint import CheckpointError
         from callbacks.lost_rank import EXIT_CODE, RankWatcher, lost_rank, lost_rank_message
         from datamodules import MissingDataError
@@ -347,6 +348,10 @@ def _main(argv: list[str]) -> int:
         if RankWatcher.watching is not None:  # the ranks it launched have nothing to save either
             RankWatcher.watching.end_others()
         return _signal_exit_code(name)
+    except TrainingPaused as pause:
+        if rank_zero_only.rank == 0:  # every rank paused at the same iteration; one says so
+            print(f"{pause}\nresume with: python train.py resume={cfg.run_dir}\nrun folder: {cfg.run_dir}", flush=True)
+        return 0
     except TrainingInterrupted as stop:
         if rank_zero_only.rank == 0:  # every rank stopped at the same iteration; one says so
             print(f"{stop}\nresume with: python train.py resume={cfg.run_dir}", file=sys.stderr)

@@ -9,6 +9,7 @@ from callbacks.checkpoint import AtomicLastCheckpoint
 from callbacks.eval_logging import PeriodicEvaluation
 from callbacks.evaluators import build_evaluators
 from callbacks.interrupt import GracefulInterrupt, StartupInterrupted, TrainingInterrupted
+from callbacks.pause import PauseAt, TrainingPaused
 from callbacks.ranks_in_sync import RanksInSync
 from callbacks.training_clock import TrainingClock
 from callbacks.traversal import LatentTraversal
@@ -27,7 +28,11 @@ def build_callbacks(cfg: DictConfig, run_dir: Path, datamodule) -> list:
             num_steps=traversal.num_steps, value_range=traversal.continuous_range, num_points=traversal.num_points,
             seed=cfg.seed,
         ))
-    # The signal check last, after the iteration's evaluation and traversal (callbacks/interrupt.py).
+    # The signal check and the pause last, after the iteration's evaluation and traversal
+    # (callbacks/interrupt.py, callbacks/pause.py).
     solo_periods = tuple(callback.every_n_iterations for callback in callbacks
                          if isinstance(callback, (PeriodicEvaluation, LatentTraversal)))
-    return callbacks + [GracefulInterrupt(checkpoint, solo_periods)]
+    callbacks.append(GracefulInterrupt(checkpoint, solo_periods))
+    if cfg.trainer.pause_at is not None:
+        callbacks.append(PauseAt(checkpoint, cfg.trainer.pause_at))
+    return callbacks

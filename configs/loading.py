@@ -365,6 +365,8 @@ def validate(cfg: DictConfig) -> None:
         ("model.lr_decay_start", 0 <= cfg.model.lr_decay_start <= 1, "must be in [0, 1]"),
         ("data.batch_size", cfg.data.batch_size >= 2, "must be >= 2"),
         ("trainer.max_steps", cfg.trainer.max_steps >= 1, "must be >= 1"),
+        ("trainer.pause_at", cfg.trainer.pause_at is None or 1 <= cfg.trainer.pause_at < cfg.trainer.max_steps,
+         f"must be null or from 1 to trainer.max_steps - 1 ({cfg.trainer.max_steps - 1})"),
         ("callbacks.metrics.fidelity_samples", cfg.callbacks.metrics.fidelity_samples >= 4,
          "must be >= 4 (precision and recall need more than k = 3 neighbours; FID wants thousands)"),
     ]

@@ -202,6 +202,10 @@ class TrainerConfig:
     # Training iterations: n_critic critic updates then n_generator generator updates each. (Lightning's own
     # max_steps counts every optimizer step under manual optimization; train.py converts.)
     max_steps: int = 3000
+    # Stop after this iteration with a checkpoint, the learning-rate schedule still that of max_steps;
+    # `resume=RUN_DIR` continues the same run (callbacks/pause.py). null: run to max_steps. Why a key: to
+    # train several seeds part of the way and resume the one select_model.py keeps.
+    pause_at: Optional[int] = None
     accelerator: str = "auto"  # cpu | gpu | auto
     devices: str = "1"  # number of devices, or "auto", or a list such as "[0,1]"
     strategy: str = "auto"  # auto | ddp | ...

@@ -116,6 +116,8 @@ def test_model_config_rejects_unknown_keys_and_wrong_types_in_one_line_naming_th
     (["model.simultaneous_updates=true", "model.n_generator=3"], "model.simultaneous_updates"),
     (["model.simultaneous_updates=true", "model.name=infogan"], "model.simultaneous_updates"),
     (["model.simultaneous_updates=true", "model.critic.kind=identity"], "model.simultaneous_updates"),
+    (["trainer.pause_at=0"], "trainer.pause_at"),
+    (["trainer.max_steps=100", "trainer.pause_at=100"], "from 1 to trainer.max_steps - 1 (99)"),
     (["--model.lr=1"], "key=value"),
 ])
 def test_bad_input_gives_one_line_error_naming_the_key(args, fragment):

@@ -198,6 +198,34 @@ def test_resume_with_several_generator_updates_per_iteration_equals_uninterrupte
         assert torch.equal(final[name], expected[name]), name
 
 
+@pytest.mark.slow
+def test_a_paused_run_resumes_into_the_run_never_paused(tmp_path):
+    """trainer.pause_at stops after that iteration (exit 0, the resume line, a checkpoint of that iteration, no
+    summary) and keeps the learning-rate decay of trainer.max_steps, so the resumed run ends with the weights of
+    the run never paused - where a run trained to max_steps=3 and resumed to 8 does not (its decay ran over 3)."""
+    args = [*SHORT, "model.critic.kind=mlp", "model.critic.hidden=32", "model.n_generator=3",
+            "model.lr_decay_start=0.5", "callbacks.traversal.enabled=false",
+            "callbacks.checkpoint.every_n_iterations=100", "trainer.max_steps=8"]
+    reference, paused, shortened = tmp_path / "reference", tmp_path / "paused", tmp_path / "shortened"
+    train(load_config([*args, f"run_dir={reference}"]))
+
+    result = run_cli(*args, "trainer.pause_at=3", f"run_dir={paused}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-3:] == [
+        f"paused after iteration 3 (trainer.pause_at); checkpoint saved to {paused / 'checkpoints' / 'last.ckpt'}",
+        f"resume with: python train.py resume={paused}", f"run folder: {paused}"]
+    assert torch.load(paused / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3 * 5
+    assert not (paused / "summary.json").exists()
+    assert train(load_config([f"resume={paused}"]))["iterations"] == 8
+
+    train(load_config([*args, "trainer.max_steps=3", f"run_dir={shortened}"]))
+    train(load_config([f"resume={shortened}", "trainer.max_steps=8"]))
+    final, expected, other = weights(paused), weights(reference), weights(shortened)
+    for name in expected:
+        assert torch.equal(final[name], expected[name]), name
+    assert any(not torch.equal(other[name], expected[name]) for name in expected)
+
+
 # dSprites with disentanglement_lib's sample sizes: encoding the 30,000 images before the first score line
 # takes seconds; the rest of that evaluation (FactorVAE's and BetaVAE's votes alone encode 3 x 64 times as
 # many) would take well over ten minutes on a CPU.
