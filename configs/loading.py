@@ -352,6 +352,13 @@ def validate(cfg: DictConfig) -> None:
         ("model.code_model.augment",
          OBSERVATIONS.get(cfg.data.name) != "points" or not transforms_images(augment),
          "transforms images: leave its rotation_degrees, scale and translation at 0 for data of points"),
+        ("model.code_model.augment.invariant_continuous",
+         0 <= augment.invariant_continuous <= cfg.model.latent.continuous,
+         f"must be from 0 to model.latent.continuous ({cfg.model.latent.continuous}): how many continuous codes Q "
+         "reads from the copies"),
+        ("model.code_model.augment.invariant_continuous",
+         augment.invariant_continuous == 0 or transforms_images(augment),
+         "reads codes from transformed copies: set rotation_degrees, scale or translation as well"),
         ("model.n_critic", cfg.model.n_critic >= 1, "must be >= 1"),
         ("model.n_generator", cfg.model.n_generator >= 1, "must be >= 1"),
         ("model.simultaneous_updates",

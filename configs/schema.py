@@ -123,6 +123,10 @@ class CodeAugmentConfig:
     rotation_degrees: float = 0.0
     scale: float = 0.0
     translation: float = 0.0
+    # How many continuous codes, the last ones, Q also reads from the copies: such a code can hold only what
+    # the transformations keep (on dSprites, turned about the centre and shifted: the sprite's size and
+    # shape, not its place). Why a key: set by the dSprites presets (1).
+    invariant_continuous: int = 0
 
 
 def transforms_images(augment: CodeAugmentConfig) -> bool:

@@ -230,18 +230,20 @@ class InformativeOTGAN(LatentGAN):
 
     def training_posterior(self, real: Tensor) -> RealPosteriors:
         """Q on the real batch as training reads it (docs/method.md eq. 14). With ``model.code_model.augment``
-        Q's categorical codes are fitted on a randomly transformed copy of each image
-        (lightning_modules/augmentation.py), its continuous codes on the image itself, while the cost is
-        perturbed by Q on the image itself: the plan's labels come from the images, Q learns to give them to
-        the copies. One forward of Q on both."""
+        Q's categorical codes, and its last ``invariant_continuous`` continuous codes, are fitted on a randomly
+        transformed copy of each image (lightning_modules/augmentation.py), its other continuous codes on the
+        image itself, while the cost is perturbed by Q on the image itself: the plan's labels come from the
+        images, Q learns to give them to the copies. One forward of Q on both."""
         augment = self.cfg.code_model.augment
-        if not transforms_images(augment) or not self.latent_spec.categorical_sizes:
+        invariant = augment.invariant_continuous
+        if not transforms_images(augment) or not (self.latent_spec.categorical_sizes or invariant):
             posterior = self.code_model(real)
             return RealPosteriors(posterior, posterior)
         copies = random_affine(real, augment.rotation_degrees, augment.scale, augment.translation, self.latent_rng)
         both = self.code_model(torch.cat([real, copies]))
-        m = real.shape[0]
+        m, variant = real.shape[0], self.latent_spec.num_continuous - invariant
         means = both.means[:m]
         cost = CodePosterior([log_probs[:m] for log_probs in both.log_probs], means, both.std)
-        fitted = CodePosterior([log_probs[m:] for log_probs in both.log_probs], means, both.std)
+        fitted_means = torch.cat([means[:, :variant], both.means[m:, variant:]], dim=1)
+        fitted = CodePosterior([log_probs[m:] for log_probs in both.log_probs], fitted_means, both.std)
         return RealPosteriors(cost, fitted)

@@ -71,3 +71,21 @@ def test_q_is_fitted_on_the_copies_categorical_codes_and_perturbs_the_cost_with_
         torch.testing.assert_close(got, expected)
     for got, expected in zip(posteriors.fitted.log_probs, of_copies.log_probs):
         torch.testing.assert_close(got, expected)
+
+
+def test_invariant_continuous_codes_are_fitted_on_the_copies_the_others_on_the_images():
+    augment = ["model.code_model.augment.rotation_degrees=20", "model.code_model.augment.translation=0.1",
+               "model.code_model.augment.invariant_continuous=1"]
+    cfg = to_plain(load_config(["experiment=digits", *augment]).model)  # two continuous codes
+    model = InformativeOTGAN(cfg, (1, 8, 8))
+    real = torch.rand(6, 1, 8, 8)
+    model.latent_rng.manual_seed(3)
+    posteriors = model.training_posterior(real)
+    copies = random_affine(real, 20, 0.0, 0.1, torch.Generator().manual_seed(3))
+    of_images, of_copies = model.code_model(real), model.code_model(copies)
+    assert not torch.allclose(of_images.means[:, 1], of_copies.means[:, 1])
+    torch.testing.assert_close(posteriors.cost.means, of_images.means)
+    torch.testing.assert_close(posteriors.fitted.means[:, 0], of_images.means[:, 0])
+    torch.testing.assert_close(posteriors.fitted.means[:, 1], of_copies.means[:, 1])
+    for got, expected in zip(posteriors.fitted.log_probs, of_copies.log_probs):
+        torch.testing.assert_close(got, expected)

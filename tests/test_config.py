@@ -116,6 +116,8 @@ def test_model_config_rejects_unknown_keys_and_wrong_types_in_one_line_naming_th
     (["model.simultaneous_updates=true", "model.n_generator=3"], "model.simultaneous_updates"),
     (["model.simultaneous_updates=true", "model.name=infogan"], "model.simultaneous_updates"),
     (["model.simultaneous_updates=true", "model.critic.kind=identity"], "model.simultaneous_updates"),
+    (["experiment=digits", "model.code_model.augment.invariant_continuous=3"], "model.latent.continuous (2)"),
+    (["experiment=digits", "model.code_model.augment.invariant_continuous=1"], "set rotation_degrees, scale"),
     (["trainer.pause_at=0"], "trainer.pause_at"),
     (["trainer.max_steps=100", "trainer.pause_at=100"], "from 1 to trainer.max_steps - 1 (99)"),
     (["--model.lr=1"], "key=value"),
