@@ -118,7 +118,8 @@ class CriticConfig:
 class CodeAugmentConfig:
     # informative_ot on images: Q reads its categorical codes from a copy of each real image rotated by up to
     # rotation_degrees, scaled by 1 +- scale and shifted by up to translation of its size, and its continuous
-    # codes from the image itself (lightning_modules/augmentation.py says why). All 0: no copy.
+    # codes from the image itself except the last invariant_continuous ones (lightning_modules/augmentation.py
+    # says why). rotation_degrees, scale and translation all 0: no copy.
     # Why a key: set by the MNIST and dSprites presets, and each dataset has its own invariances.
     rotation_degrees: float = 0.0
     scale: float = 0.0

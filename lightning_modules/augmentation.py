@@ -1,4 +1,5 @@
-r"""Random small affine transformations of images, the views Q reads categorical codes from.
+r"""Random small affine transformations of images, the views Q reads categorical codes (and, with
+``model.code_model.augment.invariant_continuous``, the last continuous codes) from.
 
 Why: Q is fitted to the plan's posterior on real observations (docs/method.md eq. 9), and the plan is
 perturbed by Q (eq. 7): Q and the plan label the data together, as in self-labelling by balanced
@@ -8,6 +9,8 @@ Q can tell apart. A Q that reads its categorical codes from a randomly rotated, 
 of each image cannot tell a slanted 1 from an upright one, nor a small square from a large one, and so
 cannot split a class along those factors - the factors that the continuous codes are meant to carry.
 Self-labelling methods rely on such augmentations (Asano et al. 2020, Sec. 3; IIC, Ji et al. 2019).
+A continuous code read from the copies can likewise hold only what the transformations keep: on
+dSprites, turned and shifted copies leave it the sprite's area (docs/method.md, after eq. 14).
 
 Written here rather than taken from torchvision (not a dependency): ``torch.nn.functional.affine_grid``
 and ``grid_sample`` do the work; this module only draws each image's transformation from the model's
