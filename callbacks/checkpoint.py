@@ -42,6 +42,11 @@ class AtomicLastCheckpoint(pl.Callback):
         trainer.strategy.barrier("atomic-checkpoint")
         self.saved_at = trainer.global_step
 
+    def save_unless_current(self, trainer: pl.Trainer) -> None:
+        """Save, unless the periodic save has already written this step (a run that stops here)."""
+        if self.saved_at != trainer.global_step:
+            self.save(trainer)
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         # While updates are being skipped for non-finite values, keep the checkpoint from before.
         if pl_module.nonfinite.consecutive > 0:

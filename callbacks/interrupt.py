@@ -191,8 +191,7 @@ class GracefulInterrupt(pl.Callback):
         if not trainer.strategy.reduce_boolean_decision(signals.received is not None, all=False):
             return
         signals.phase = "stopping"
-        if self.checkpoint.saved_at != trainer.global_step:
-            self.checkpoint.save(trainer)
+        self.checkpoint.save_unless_current(trainer)
         raise TrainingInterrupted(signals.signal_name, iteration, str(self.checkpoint.last_path),
                                   " and ".join(dict.fromkeys(signals.abandoned)))
 

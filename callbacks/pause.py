@@ -34,6 +34,5 @@ class PauseAt(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if pl_module.iteration != self.iteration:
             return
-        if self.checkpoint.saved_at != trainer.global_step:
-            self.checkpoint.save(trainer)
+        self.checkpoint.save_unless_current(trainer)
         raise TrainingPaused(self.iteration, str(self.checkpoint.last_path))

@@ -238,6 +238,7 @@ def test_a_signal_abandons_an_evaluation_at_once_logs_nothing_of_it_and_stops_th
     import time
 
     from callbacks.eval_logging import PeriodicEvaluation
+    from callbacks.checkpoint import AtomicLastCheckpoint
     from callbacks.interrupt import GracefulInterrupt, TrainingInterrupted, signals
 
     class MinuteLong(PeriodicEvaluation):
@@ -257,6 +258,7 @@ def test_a_signal_abandons_an_evaluation_at_once_logs_nothing_of_it_and_stops_th
     saved = []
     checkpoint = SimpleNamespace(saved_at=None, last_path=Path("run/checkpoints/last.ckpt"),
                                  save=lambda trainer: saved.append(trainer))
+    checkpoint.save_unless_current = lambda trainer: AtomicLastCheckpoint.save_unless_current(checkpoint, trainer)
     assert signals.install()
     signals.phase = "training"
     try:
