@@ -256,9 +256,17 @@ def test_a_signal_abandons_an_evaluation_at_once_logs_nothing_of_it_and_stops_th
     logger = RecordingLogger()
     trainer = stub_trainer(logger)
     saved = []
-    checkpoint = SimpleNamespace(saved_at=None, last_path=Path("run/checkpoints/last.ckpt"),
-                                 save=lambda trainer: saved.append(trainer))
-    checkpoint.save_unless_current = lambda trainer: AtomicLastCheckpoint.save_unless_current(checkpoint, trainer)
+
+    class RecordingCheckpoint:
+        """Records its saves instead of writing; the real check of whether this step is already saved."""
+        saved_at = None
+        last_path = Path("run/checkpoints/last.ckpt")
+        save_unless_current = AtomicLastCheckpoint.save_unless_current
+
+        def save(self, trainer):
+            saved.append(trainer)
+
+    checkpoint = RecordingCheckpoint()
     assert signals.install()
     signals.phase = "training"
     try:
