@@ -3,6 +3,7 @@ unusable checkpoints refused in one line, atomic checkpoint writes, reproducible
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -224,6 +225,20 @@ def test_a_paused_run_resumes_into_the_run_never_paused(tmp_path):
     for name in expected:
         assert torch.equal(final[name], expected[name]), name
     assert any(not torch.equal(other[name], expected[name]) for name in expected)
+
+
+def test_a_resumed_run_counts_its_progress_from_the_iteration_it_resumes_at(tmp_path):
+    """Lightning skips on_train_epoch_start when it resumes part-way through its one endless epoch; the bar
+    still shows the total of trainer.max_steps and starts at the resumed iteration, not at 0 with no total."""
+    args = [*SHORT, "trainer.max_steps=8", "trainer.enable_progress_bar=true", "callbacks.traversal.enabled=false"]
+    run = tmp_path / "run"
+    assert run_cli(*args, "trainer.pause_at=3", f"run_dir={run}").returncode == 0
+    resumed = run_cli(f"resume={run}", "trainer.enable_progress_bar=true")
+    assert resumed.returncode == 0, resumed.stderr
+    shown = re.findall(r"Training:[^|]*\|[^|]*\| *(\d+)/(\S+) ", resumed.stdout.replace("\r", "\n"))
+    counted = [(int(n), total) for n, total in shown if int(n) > 0]  # before the first iteration: 0 of any total
+    assert counted[0] == (3, "8") and counted[-1] == (8, "8")
+    assert {total for _, total in counted} == {"8"}
 
 
 # dSprites with disentanglement_lib's sample sizes: encoding the 30,000 images before the first score line
