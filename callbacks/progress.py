@@ -22,8 +22,7 @@ class IterationProgressBar(TQDMProgressBar):
         super().on_train_start(trainer)
         self._start_at_current_iteration(trainer)
 
-    def on_train_epoch_start(self, trainer, *_) -> None:
-        super().on_train_epoch_start(trainer)
+    def on_train_epoch_start(self, trainer, *_) -> None:  # in place of Lightning's, which names the epoch
         self._start_at_current_iteration(trainer)
 
     def _start_at_current_iteration(self, trainer) -> None:
