@@ -7,7 +7,9 @@ Generated images (latents drawn from ``seed``) are compared with real ones (``da
 (Kynkäänniemi et al. 2019; higher is better). The FIDs are in that network's space, so they compare
 runs on one data configuration with each other, not with published Inception FIDs. On data of one object
 per image (dSprites), ``eval/multiple_objects`` is the share of generated images that show several
-(metrics/object_count.py).
+(metrics/object_count.py). ``eval/share_gap/<factor>`` says how far the shares of each factor's values
+among the generated images are from those among the real ones, both read by the same network's heads
+(metrics/factor_shares.py).
 """
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from callbacks.eval_logging import PeriodicEvaluation
 from lightning_modules.latent import LatentBatch
+from metrics.factor_shares import share_gaps
 from metrics.feature_cache import feature_network
+from metrics.feature_training import varying_factors
 from metrics.fidelity import fidelity
 from metrics.object_count import multiple_object_share
 
@@ -55,12 +59,15 @@ def generate_images(model, latent: LatentBatch, batch_size: int = 500) -> torch.
 
 def fidelity_scores(model, datamodule, network, num_samples: int = 2000, seed: int = 0) -> dict[str, float]:
     """``eval/fid``, ``eval/precision``, ``eval/recall`` of ``num_samples`` generated against as many real
-    images, both drawn from ``seed``; ``network`` is moved to the model's device. For data of one object
-    per image, also ``eval/multiple_objects``, the share of generated images that show several."""
+    images, both drawn from ``seed``; ``network`` is moved to the model's device. ``eval/share_gap/<factor>``
+    for every factor the network classifies, and for data of one object per image ``eval/multiple_objects``,
+    the share of generated images that show several."""
     network.to(model.device)
     real = datamodule.sample(num_samples, seed=seed)[0].to(model.device)
     generated = generate_images(model, prior_draws(model, num_samples, seed))
     scores = fidelity(real, generated, network)
+    factor_names = [datamodule.factor_names[k] for k in varying_factors(datamodule.factor_sizes)]
+    scores.update({f"share_gap/{name}": gap for name, gap in share_gaps(real, generated, network, factor_names).items()})
     if datamodule.one_object_per_image:
         scores["multiple_objects"] = multiple_object_share(generated)
     return {f"eval/{name}": value for name, value in scores.items()}

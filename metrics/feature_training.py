@@ -38,9 +38,14 @@ def is_held_out(images: Tensor) -> Tensor:
     return torch.tensor([value % HELD_OUT_EVERY == 0 for value in pixel_hashes(images)], dtype=torch.bool)
 
 
+def varying_factors(factor_sizes: Sequence[int]) -> list[int]:
+    """Indices of the factors that take more than one value: those the feature network has a head for."""
+    return [k for k, size in enumerate(factor_sizes) if int(size) > 1]
+
+
 def classified_factors(factor_sizes: Sequence[int], max_classes: int) -> list[tuple[int, int]]:
     """``(factor index, classes)`` of every factor that varies: its values, or ``max_classes`` bins."""
-    return [(k, min(int(size), max_classes)) for k, size in enumerate(factor_sizes) if int(size) > 1]
+    return [(k, min(int(factor_sizes[k]), max_classes)) for k in varying_factors(factor_sizes)]
 
 
 def factor_targets(factors: Tensor, factor_sizes: Sequence[int], max_classes: int) -> Tensor:

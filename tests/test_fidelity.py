@@ -23,6 +23,7 @@ from configs.loading import ConfigError, load_config
 from datamodules import DigitsDataModule, DSpritesDataModule
 from inspect_checkpoint import inspect
 from lightning_modules.latent import LatentSpec
+from metrics.factor_shares import predicted_class_shares, share_gaps
 from metrics.feature_cache import cache_key, cache_path, feature_network
 from metrics.feature_network import FeatureNetworkSettings
 from metrics.fidelity import fidelity
@@ -30,7 +31,7 @@ from metrics.precision_recall import ImprovedPrecisionRecall, improved_precision
 from train import build_datamodule, train
 
 DIGITS = ["experiment=digits"]
-FIDELITY_KEYS = {"eval/fid", "eval/precision", "eval/recall"}
+FIDELITY_KEYS = {"eval/fid", "eval/precision", "eval/recall", "eval/share_gap/digit"}
 # A quick network for the cache tests, whose quality does not matter.
 TINY = FeatureNetworkSettings(num_train=600, num_test=300, epochs=1)
 
@@ -187,6 +188,23 @@ def test_scores_separate_real_noise_one_image_and_half_the_classes(network, digi
     assert one_image["recall"] < 0.01 and one_image["precision"] == 1.0  # the image is a real digit
     assert 0.35 < half["recall"] < 0.6 and half["precision"] > 0.85
     assert same["fid"] < half["fid"] < noise["fid"]
+
+
+def test_share_gap_is_the_share_of_generated_images_that_would_have_to_change_class(network, digits):
+    real = digits.sample(2000, seed=0)[0]
+    other, labels = digits.sample(6000, seed=1)
+    # Other real digits: the same shares up to sampling (measured 0.046; two samples of 2000 over ten classes
+    # differ by about 0.04). Digits 0-4 only: the real shares are a tenth each, so half of the generated images
+    # would have to become a digit 5-9 (measured 0.500).
+    same = share_gaps(real, other[:2000], network, ["digit"])["digit"]
+    half = share_gaps(real, other[labels[:, 0] < 5][:2000], network, ["digit"])["digit"]
+    assert same < 0.08 and half == pytest.approx(0.5, abs=0.05)
+    # Shares are counted batch by batch: the batch size and the order of the images change nothing.
+    shuffled = other[torch.randperm(2000, generator=torch.Generator().manual_seed(0))]
+    assert torch.allclose(predicted_class_shares(other[:2000], network, batch_size=7)[0],
+                          predicted_class_shares(shuffled, network)[0])
+    with pytest.raises(ValueError, match="2 names for 1 heads"):
+        share_gaps(real, real, network, ["digit", "colour"])
 
 
 # ----- the cache -----------------------------------------------------------------------------------
