@@ -31,7 +31,8 @@ COSTS = {"critic": [], "pixel": ["model.critic.kind=identity", "model.ot.blur=2.
                                  "model.n_generator=1"]}
 SCORES = {"eval/mig": "MIG", "eval/factor_vae": "FactorVAE", "eval/beta_vae": "BetaVAE",
           "eval/dci_disentanglement": "DCI-D", "eval/sap": "SAP", "eval/fid": "FID", "eval/precision": "precision",
-          "eval/recall": "recall", "eval/multiple_objects": "several sprites"}
+          "eval/recall": "recall", "eval/multiple_objects": "several sprites",
+          "eval/share_gap/shape": "shape gap"}
 # Metric samples (disentanglement_lib uses 10,000 / 5,000; 2,000 / 1,000 take ~75 s per run here).
 METRIC_SAMPLES = ["callbacks.metrics.num_train=2000", "callbacks.metrics.num_test=1000"]
 
