@@ -6,13 +6,15 @@ them all for an encoder on ground-truth data. `unsupervised_accuracy` scores a c
 
 Sample quality of images: improved precision and recall (`precision_recall`) and, with torchmetrics' FID,
 `fidelity`, in the feature space of a small network trained on the data's factors (`feature_network`,
-trained by `feature_training`, cached by `feature_cache`).
+trained by `feature_training`, cached by `feature_cache`), and `share_gaps` (`factor_shares`): how far the
+shares of each factor's values among generated images are from those among real ones, read by its heads.
 """
 from metrics.beta_vae import BetaVAEScore, beta_vae_features, beta_vae_score
 from metrics.dci import DCI, dci, dci_completeness, dci_disentanglement
 from metrics.evaluate import SCORE_NAMES, evaluate_disentanglement
 from metrics.factor_vae import FactorVAEScore, factor_vae_score, factor_vae_votes, global_code_variances
 from metrics.ground_truth import GroundTruthData, sample_codes
+from metrics.factor_shares import share_gaps
 from metrics.fidelity import fidelity
 from metrics.mig import MutualInfoGap, mutual_info_gap, mutual_info_gaps
 from metrics.precision_recall import ImprovedPrecisionRecall, improved_precision_recall
@@ -44,5 +46,6 @@ __all__ = [
     "mutual_info_gaps",
     "sample_codes",
     "sap_score",
+    "share_gaps",
     "unsupervised_accuracy",
 ]
