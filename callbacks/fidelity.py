@@ -22,7 +22,7 @@ from callbacks.eval_logging import PeriodicEvaluation
 from lightning_modules.latent import LatentBatch
 from metrics.factor_shares import share_gaps
 from metrics.feature_cache import feature_network
-from metrics.feature_training import varying_factors
+from metrics.feature_training import head_names
 from metrics.fidelity import fidelity
 from metrics.object_count import multiple_object_share
 
@@ -66,8 +66,8 @@ def fidelity_scores(model, datamodule, network, num_samples: int = 2000, seed: i
     real = datamodule.sample(num_samples, seed=seed)[0].to(model.device)
     generated = generate_images(model, prior_draws(model, num_samples, seed))
     scores = fidelity(real, generated, network)
-    factor_names = [datamodule.factor_names[k] for k in varying_factors(datamodule.factor_sizes)]
-    scores.update({f"share_gap/{name}": gap for name, gap in share_gaps(real, generated, network, factor_names).items()})
+    gaps = share_gaps(real, generated, network, head_names(datamodule))
+    scores.update({f"share_gap/{name}": gap for name, gap in gaps.items()})
     if datamodule.one_object_per_image:
         scores["multiple_objects"] = multiple_object_share(generated)
     return {f"eval/{name}": value for name, value in scores.items()}

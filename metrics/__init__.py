@@ -12,9 +12,9 @@ shares of each factor's values among generated images are from those among real 
 from metrics.beta_vae import BetaVAEScore, beta_vae_features, beta_vae_score
 from metrics.dci import DCI, dci, dci_completeness, dci_disentanglement
 from metrics.evaluate import SCORE_NAMES, evaluate_disentanglement
+from metrics.factor_shares import share_gaps
 from metrics.factor_vae import FactorVAEScore, factor_vae_score, factor_vae_votes, global_code_variances
 from metrics.ground_truth import GroundTruthData, sample_codes
-from metrics.factor_shares import share_gaps
 from metrics.fidelity import fidelity
 from metrics.mig import MutualInfoGap, mutual_info_gap, mutual_info_gaps
 from metrics.precision_recall import ImprovedPrecisionRecall, improved_precision_recall

@@ -27,13 +27,9 @@ from metrics.feature_network import FeatureNetwork
 @torch.no_grad()
 def predicted_class_shares(images: Tensor, network: FeatureNetwork, batch_size: int = 500) -> list[Tensor]:
     """For each head of ``network``, the share of ``images`` it assigns to each class (sums to 1)."""
-    counts = None
-    for batch in images.split(batch_size):
-        predicted = [logits.argmax(1) for logits in network.logits(batch)]
-        batch_counts = [torch.bincount(p, minlength=head.out_features).float()
-                        for p, head in zip(predicted, network.heads)]
-        counts = batch_counts if counts is None else [c + b for c, b in zip(counts, batch_counts)]
-    return [c / len(images) for c in counts]
+    per_batch = [[logits.argmax(1) for logits in network.logits(batch)] for batch in images.split(batch_size)]
+    return [torch.bincount(torch.cat(classes), minlength=head.out_features).float() / len(images)
+            for classes, head in zip(zip(*per_batch), network.heads)]
 
 
 def share_gaps(real_images: Tensor, generated_images: Tensor, network: FeatureNetwork,

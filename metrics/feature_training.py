@@ -43,6 +43,11 @@ def varying_factors(factor_sizes: Sequence[int]) -> list[int]:
     return [k for k, size in enumerate(factor_sizes) if int(size) > 1]
 
 
+def head_names(datamodule) -> list[str]:
+    """The factor each head of the datamodule's feature network classifies, in the heads' order."""
+    return [datamodule.factor_names[k] for k in varying_factors(datamodule.factor_sizes)]
+
+
 def classified_factors(factor_sizes: Sequence[int], max_classes: int) -> list[tuple[int, int]]:
     """``(factor index, classes)`` of every factor that varies: its values, or ``max_classes`` bins."""
     return [(k, min(int(factor_sizes[k]), max_classes)) for k in varying_factors(factor_sizes)]
@@ -115,6 +120,5 @@ def train_feature_network(datamodule, settings: FeatureNetworkSettings = Feature
     held_out = is_held_out(test_images)
     accuracy = held_out_accuracy(network, test_images[held_out],
                                  factor_targets(test_factors[held_out], datamodule.factor_sizes, settings.max_classes))
-    names = [datamodule.factor_names[k] for k, _ in heads]
-    return network, {"accuracy": dict(zip(names, accuracy)), "held_out": int(held_out.sum()),
+    return network, {"accuracy": dict(zip(head_names(datamodule), accuracy)), "held_out": int(held_out.sum()),
                      "train_images": int(keep.sum()), "seconds": time.perf_counter() - start}
