@@ -18,18 +18,15 @@ import logging
 
 from callbacks.eval_logging import PeriodicEvaluation
 from metrics import evaluate_disentanglement, unsupervised_accuracy
+from metrics.ground_truth import varying_factor_indices
 
 log = logging.getLogger(__name__)
-
-
-def _varying_factors(datamodule) -> list[int]:
-    return [k for k, size in enumerate(datamodule.factor_sizes) if int(size) > 1]
 
 
 def applicable_scores(latent_spec, datamodule) -> tuple[bool, bool, str | None]:
     """Whether the disentanglement scores and the unsupervised accuracy apply, and a one-line note on
     what is skipped and why (``None`` when nothing is)."""
-    varying = _varying_factors(datamodule)
+    varying = varying_factor_indices(datamodule.factor_sizes)
     disentanglement = len(varying) >= 2 and latent_spec.num_codes >= 2
     accuracy = len(varying) == 1 and bool(latent_spec.categorical_sizes)
     notes = []
@@ -67,7 +64,7 @@ def disentanglement_scores(model, datamodule, num_train: int = 2000, num_test: i
                                           dci_n_estimators=dci_n_estimators, progress=report)
         scores.update({f"eval/{name}": value for name, value in values.items()})
     if accuracy:
-        label = _varying_factors(datamodule)[0]
+        label = varying_factor_indices(datamodule.factor_sizes)[0]
         observations, factors = datamodule.sample(num_test, seed=seed)
         code_values = model.encode(observations)[:, 0].round().long()
         scores["eval/unsupervised_accuracy"] = float(unsupervised_accuracy(

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from metrics.feature_network import FeatureNetwork, FeatureNetworkSettings
+from metrics.ground_truth import varying_factor_indices
 
 # Seeds of the training and held-out draws, far from the small seeds runs evaluate with (seed=0, 1, ...).
 TRAIN_SEED = 7_000_001
@@ -38,19 +39,14 @@ def is_held_out(images: Tensor) -> Tensor:
     return torch.tensor([value % HELD_OUT_EVERY == 0 for value in pixel_hashes(images)], dtype=torch.bool)
 
 
-def varying_factors(factor_sizes: Sequence[int]) -> list[int]:
-    """Indices of the factors that take more than one value: those the feature network has a head for."""
-    return [k for k, size in enumerate(factor_sizes) if int(size) > 1]
-
-
 def head_names(datamodule) -> list[str]:
     """The factor each head of the datamodule's feature network classifies, in the heads' order."""
-    return [datamodule.factor_names[k] for k in varying_factors(datamodule.factor_sizes)]
+    return [datamodule.factor_names[k] for k in varying_factor_indices(datamodule.factor_sizes)]
 
 
 def classified_factors(factor_sizes: Sequence[int], max_classes: int) -> list[tuple[int, int]]:
     """``(factor index, classes)`` of every factor that varies: its values, or ``max_classes`` bins."""
-    return [(k, min(int(factor_sizes[k]), max_classes)) for k in varying_factors(factor_sizes)]
+    return [(k, min(int(factor_sizes[k]), max_classes)) for k in varying_factor_indices(factor_sizes)]
 
 
 def factor_targets(factors: Tensor, factor_sizes: Sequence[int], max_classes: int) -> Tensor:

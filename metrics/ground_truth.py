@@ -34,13 +34,19 @@ class GroundTruthData(Protocol):
     def observations_from_factors(self, factors: Tensor, generator: torch.Generator) -> Tensor: ...
 
 
-def varying_factors(data: GroundTruthData) -> list[int]:
-    """Indices of the factors that take more than one value.
+def varying_factor_indices(factor_sizes: Sequence[int]) -> list[int]:
+    """Indices of the factors that take more than one value (possibly none).
 
     A factor of size 1 carries no information and fixing it is no intervention; disentanglement_lib's
-    datasets leave such factors out (dSprites' colour), so the metrics leave them out too.
+    datasets leave such factors out (dSprites' colour), so the metrics, the feature network's heads and
+    the choice of scores leave them out too.
     """
-    varying = [k for k, size in enumerate(data.factor_sizes) if int(size) > 1]
+    return [k for k, size in enumerate(factor_sizes) if int(size) > 1]
+
+
+def varying_factors(data: GroundTruthData) -> list[int]:
+    """:func:`varying_factor_indices` of ``data``; a one-line error when no factor varies."""
+    varying = varying_factor_indices(data.factor_sizes)
     if not varying:
         raise ValueError(f"All factors have size 1 (factor_sizes={tuple(data.factor_sizes)}); nothing to score.")
     return varying
