@@ -56,7 +56,9 @@ DATASETS: dict[str, tuple[Score, ...]] = {
                Score("eval/generated_accuracy", "generated accuracy"), Score("eval/fid", "FID", False),
                Score("eval/precision", "precision"), Score("eval/recall", "recall")),
     "dsprites": (Score("eval/mig", "MIG"), Score("eval/factor_vae", "FactorVAE"), Score("eval/fid", "FID", False),
-                 Score("eval/multiple_objects", "images of several sprites", False), Score("eval/recall", "recall"),
+                 Score("eval/multiple_objects", "images of several sprites", False),
+                 Score("eval/multiple_objects/large", "images of several sprite-sized objects", False),
+                 Score("eval/recall", "recall"),
                  Score("eval/share_gap/shape", "gap in shape shares", False)),
 }
 NEEDS_PATH = ("mnist",)

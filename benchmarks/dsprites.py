@@ -32,6 +32,7 @@ COSTS = {"critic": [], "pixel": ["model.critic.kind=identity", "model.ot.blur=2.
 SCORES = {"eval/mig": "MIG", "eval/factor_vae": "FactorVAE", "eval/beta_vae": "BetaVAE",
           "eval/dci_disentanglement": "DCI-D", "eval/sap": "SAP", "eval/fid": "FID", "eval/precision": "precision",
           "eval/recall": "recall", "eval/multiple_objects": "several sprites",
+          "eval/multiple_objects/large": "several sprite-sized objects",
           "eval/share_gap/shape": "shape gap"}
 # Metric samples (disentanglement_lib uses 10,000 / 5,000; 2,000 / 1,000 take ~75 s per run here).
 METRIC_SAMPLES = ["callbacks.metrics.num_train=2000", "callbacks.metrics.num_test=1000"]

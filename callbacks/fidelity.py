@@ -7,9 +7,10 @@ Generated images (latents drawn from ``seed``) are compared with real ones (``da
 (Kynkäänniemi et al. 2019; higher is better). The FIDs are in that network's space, so they compare
 runs on one data configuration with each other, not with published Inception FIDs. On data of one object
 per image (dSprites), ``eval/multiple_objects`` is the share of generated images that show several
-(metrics/object_count.py). ``eval/share_gap/<factor>`` says how far the shares of each factor's values
-among the generated images are from those among the real ones, both read by the same network's heads
-(metrics/factor_shares.py).
+(metrics/object_count.py), and ``eval/multiple_objects/large`` the share that show several of at least
+half the pixels of the smallest real object (specks left out). ``eval/share_gap/<factor>`` says how far
+the shares of each factor's values among the generated images are from those among the real ones, both
+read by the same network's heads (metrics/factor_shares.py).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from metrics.factor_shares import share_gaps
 from metrics.feature_cache import feature_network
 from metrics.feature_training import head_names
 from metrics.fidelity import fidelity
-from metrics.object_count import multiple_object_share
+from metrics.object_count import multiple_object_share, smallest_object_pixels
 
 
 def data_config(cfg: DictConfig) -> dict:
@@ -61,7 +62,8 @@ def fidelity_scores(model, datamodule, network, num_samples: int = 2000, seed: i
     """``eval/fid``, ``eval/precision``, ``eval/recall`` of ``num_samples`` generated against as many real
     images, both drawn from ``seed``; ``network`` is moved to the model's device. ``eval/share_gap/<factor>``
     for every factor the network classifies, and for data of one object per image ``eval/multiple_objects``,
-    the share of generated images that show several."""
+    the share of generated images that show several, and ``eval/multiple_objects/large`` of objects of at
+    least half the smallest real object's pixels."""
     network.to(model.device)
     real = datamodule.sample(num_samples, seed=seed)[0].to(model.device)
     generated = generate_images(model, prior_draws(model, num_samples, seed))
@@ -70,6 +72,8 @@ def fidelity_scores(model, datamodule, network, num_samples: int = 2000, seed: i
     scores.update({f"share_gap/{name}": gap for name, gap in gaps.items()})
     if datamodule.one_object_per_image:
         scores["multiple_objects"] = multiple_object_share(generated)
+        half_smallest = -(-smallest_object_pixels(real) // 2)
+        scores["multiple_objects/large"] = multiple_object_share(generated, min_pixels=half_smallest)
     return {f"eval/{name}": value for name, value in scores.items()}
 
 
