@@ -33,7 +33,7 @@ def object_sizes(images: torch.Tensor, threshold: float = 0.5) -> tuple[np.ndarr
     labels, count = ndimage.label(masks, structure=structure)
     pixels = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     image_of_label = np.zeros(count + 1, dtype=np.int64)
-    image_of_label[labels.ravel()] = np.repeat(np.arange(len(masks)), masks[0].size)
+    image_of_label[labels.ravel()] = np.repeat(np.arange(len(masks)), masks[0].size if len(masks) else 0)
     return image_of_label[1:], pixels
 
 

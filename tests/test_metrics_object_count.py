@@ -47,6 +47,7 @@ def test_specks_are_left_out_of_the_large_objects_only():
     assert object_counts(images, min_pixels=7).tolist() == [1, 1, 1]
     assert multiple_object_share(images, min_pixels=2) == pytest.approx(1 / 3)
     assert smallest_object_pixels(images) == 1
+    assert object_counts(images[:0]).tolist() == []
 
 
 def test_the_smallest_real_sprite_scales_with_the_area_and_is_no_speck():
