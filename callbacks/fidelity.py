@@ -25,7 +25,7 @@ from metrics.factor_shares import share_gaps
 from metrics.feature_cache import feature_network
 from metrics.feature_training import head_names
 from metrics.fidelity import fidelity
-from metrics.object_count import multiple_object_share, smallest_object_pixels
+from metrics.object_count import large_object_share, multiple_object_share
 
 
 def data_config(cfg: DictConfig) -> dict:
@@ -72,8 +72,7 @@ def fidelity_scores(model, datamodule, network, num_samples: int = 2000, seed: i
     scores.update({f"share_gap/{name}": gap for name, gap in gaps.items()})
     if datamodule.one_object_per_image:
         scores["multiple_objects"] = multiple_object_share(generated)
-        half_smallest = -(-smallest_object_pixels(real) // 2)
-        scores["multiple_objects/large"] = multiple_object_share(generated, min_pixels=half_smallest)
+        scores["multiple_objects/large"] = large_object_share(generated, real)
     return {f"eval/{name}": value for name, value in scores.items()}
 
 

@@ -14,6 +14,8 @@ Connected components are scipy's (``scipy.ndimage.label``), a few milliseconds f
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from scipy import ndimage
@@ -25,7 +27,7 @@ def object_sizes(images: torch.Tensor, threshold: float = 0.5) -> tuple[np.ndarr
     """The connected components of each image's pixels above ``threshold``, ``images`` ``(n, 1, H, W)`` in
     [0, 1]: ``(image, pixels)``, the image each component lies in and its size in pixels, one entry each."""
     if images.ndim != 4 or images.shape[1] != 1:
-        raise ValueError(f"object_counts needs gray images (n, 1, H, W), got shape {tuple(images.shape)}")
+        raise ValueError(f"counting objects needs gray images (n, 1, H, W), got shape {tuple(images.shape)}")
     masks = (images[:, 0] > threshold).cpu().numpy()
     # One call for the batch: a 3D structure that connects nothing across images labels each image on its own.
     structure = np.zeros((3, 3, 3), dtype=bool)
@@ -61,3 +63,10 @@ def smallest_object_pixels(images: torch.Tensor, threshold: float = 0.5) -> int:
     if not len(pixels):
         raise ValueError(f"no pixel of these images is above {threshold}: they hold no object to measure")
     return int(pixels.min())
+
+
+def large_object_share(generated: torch.Tensor, real: torch.Tensor, threshold: float = 0.5) -> float:
+    """``eval/multiple_objects/large``: the share of ``generated`` images with more than one object of at least
+    half the pixels of the smallest object in ``real`` - specks left out, a second sprite counted."""
+    half_the_smallest = math.ceil(smallest_object_pixels(real, threshold) / 2)
+    return multiple_object_share(generated, threshold, min_pixels=half_the_smallest)

@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from datamodules import DSpritesDataModule
-from metrics.object_count import multiple_object_share, object_counts, object_sizes, smallest_object_pixels
+from metrics.object_count import (
+    large_object_share,
+    multiple_object_share,
+    object_counts,
+    object_sizes,
+    smallest_object_pixels,
+)
 
 
 @pytest.mark.parametrize("resolution", [32, 64])
@@ -48,6 +54,12 @@ def test_specks_are_left_out_of_the_large_objects_only():
     assert multiple_object_share(images, min_pixels=2) == pytest.approx(1 / 3)
     assert smallest_object_pixels(images) == 1
     assert object_counts(images[:0]).tolist() == []
+    real = torch.zeros(1, 1, 16, 16)
+    real[0, 0, 0:3, 0:4] = 1  # smallest real object: 12 pixels, so objects of 6 or more count
+    assert large_object_share(images, real) == pytest.approx(1 / 3)
+    real[0, 0, 0:3, 0:4] = 0
+    real[0, 0, 0:3, 0:5] = 1  # 15 pixels: 8 or more, the 6-pixel blob is left out too
+    assert large_object_share(images, real) == 0.0
 
 
 def test_the_smallest_real_sprite_scales_with_the_area_and_is_no_speck():
