@@ -25,7 +25,7 @@ from metrics.factor_shares import share_gaps
 from metrics.feature_cache import feature_network
 from metrics.feature_training import head_names
 from metrics.fidelity import fidelity
-from metrics.object_count import large_object_share, multiple_object_share
+from metrics.object_count import object_shares
 
 
 def data_config(cfg: DictConfig) -> dict:
@@ -71,8 +71,7 @@ def fidelity_scores(model, datamodule, network, num_samples: int = 2000, seed: i
     gaps = share_gaps(real, generated, network, head_names(datamodule))
     scores.update({f"share_gap/{name}": gap for name, gap in gaps.items()})
     if datamodule.one_object_per_image:
-        scores["multiple_objects"] = multiple_object_share(generated)
-        scores["multiple_objects/large"] = large_object_share(generated, real)
+        scores.update(object_shares(generated, real))
     return {f"eval/{name}": value for name, value in scores.items()}
 
 

@@ -47,8 +47,12 @@ def object_counts(images: torch.Tensor, threshold: float = 0.5, min_pixels: int 
     >>> object_counts(image).tolist(), object_counts(image, min_pixels=5).tolist()
     ([2], [0])
     """
-    image, pixels = object_sizes(images, threshold)
-    return np.bincount(image[pixels >= min_pixels], minlength=len(images))
+    return _counts(*object_sizes(images, threshold), len(images), min_pixels)
+
+
+def _counts(image: np.ndarray, pixels: np.ndarray, n_images: int, min_pixels: int) -> np.ndarray:
+    """Components of at least ``min_pixels`` per image, from :func:`object_sizes`'s ``(image, pixels)``."""
+    return np.bincount(image[pixels >= min_pixels], minlength=n_images)
 
 
 def multiple_object_share(images: torch.Tensor, threshold: float = 0.5, min_pixels: int = 1) -> float:
@@ -68,5 +72,13 @@ def smallest_object_pixels(images: torch.Tensor, threshold: float = 0.5) -> int:
 def large_object_share(generated: torch.Tensor, real: torch.Tensor, threshold: float = 0.5) -> float:
     """``eval/multiple_objects/large``: the share of ``generated`` images with more than one object of at least
     half the pixels of the smallest object in ``real`` - specks left out, a second sprite counted."""
+    return object_shares(generated, real, threshold)["multiple_objects/large"]
+
+
+def object_shares(generated: torch.Tensor, real: torch.Tensor, threshold: float = 0.5) -> dict[str, float]:
+    """``multiple_objects`` (:func:`multiple_object_share`) and ``multiple_objects/large``
+    (:func:`large_object_share`) of ``generated``, from one labelling of its components."""
     half_the_smallest = math.ceil(smallest_object_pixels(real, threshold) / 2)
-    return multiple_object_share(generated, threshold, min_pixels=half_the_smallest)
+    sizes = object_sizes(generated, threshold)
+    return {name: float((_counts(*sizes, len(generated), min_pixels) > 1).mean())
+            for name, min_pixels in (("multiple_objects", 1), ("multiple_objects/large", half_the_smallest))}

@@ -8,6 +8,7 @@ from metrics.object_count import (
     large_object_share,
     multiple_object_share,
     object_counts,
+    object_shares,
     object_sizes,
     smallest_object_pixels,
 )
@@ -60,6 +61,7 @@ def test_specks_are_left_out_of_the_large_objects_only():
     real[0, 0, 0:3, 0:4] = 0
     real[0, 0, 0:3, 0:5] = 1  # 15 pixels: 8 or more, the 6-pixel blob is left out too
     assert large_object_share(images, real) == 0.0
+    assert object_shares(images, real) == {"multiple_objects": pytest.approx(2 / 3), "multiple_objects/large": 0.0}
 
 
 def test_the_smallest_real_sprite_scales_with_the_area_and_is_no_speck():
