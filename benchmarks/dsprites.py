@@ -27,8 +27,8 @@ from configs.loading import load_config
 
 # The pixel-space settings are those the pixel table was measured with (2026-11-25), not the presets' recipe
 # for a learned critic; the reward is the lam / eps of 8 it was measured with, times eps = 2.0^2.
-COSTS = {"critic": [], "pixel": ["model.critic.kind=identity", "model.ot.blur=2.0", "model.reward=32.0",
-                                 "model.n_generator=1"]}
+COSTS = {"critic": [], "pixel": ["model.critic.kind=identity", "model.critic.objective=adversarial",
+                                 "model.ot.blur=2.0", "model.reward=32.0", "model.n_generator=1"]}
 SCORES = {"eval/mig": "MIG", "eval/factor_vae": "FactorVAE", "eval/beta_vae": "BetaVAE",
           "eval/dci_disentanglement": "DCI-D", "eval/sap": "SAP", "eval/fid": "FID", "eval/precision": "precision",
           "eval/recall": "recall", "eval/multiple_objects": "several sprites",

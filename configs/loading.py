@@ -34,6 +34,7 @@ CONFIG_DIR = Path(__file__).resolve().parent
 EXPERIMENT_DIR = CONFIG_DIR / "experiment"
 
 CRITIC_KINDS = ("identity", "mlp", "conv")
+CRITIC_OBJECTIVES = ("adversarial", "energy_distance")
 LOGGER_MODES = (None, "offline", "online", "disabled")
 
 
@@ -335,6 +336,7 @@ def validate(cfg: DictConfig) -> None:
     _choice(cfg, "model.name", tuple(MODELS))
     _choice(cfg, "data.name", tuple(DATAMODULES))
     _choice(cfg, "model.critic.kind", CRITIC_KINDS)
+    _choice(cfg, "model.critic.objective", CRITIC_OBJECTIVES)
     _choice(cfg, "model.generator.kind", ("mlp", "conv"))
     _choice(cfg, "logger.mode", LOGGER_MODES)
     check_networks_fit_data(cfg)
@@ -367,6 +369,15 @@ def validate(cfg: DictConfig) -> None:
                                                 and cfg.model.critic.kind != "identity"),
          "needs model.n_critic=1, model.n_generator=1, a learned critic (model.critic.kind mlp or conv) and "
          "an OT model (informative_ot or sinkhorn); otherwise pass model.simultaneous_updates=false"),
+        ("model.critic.objective",
+         cfg.model.critic.objective != "energy_distance" or (cfg.model.name != "infogan"
+                                                             and cfg.model.critic.kind != "identity"
+                                                             and not cfg.model.simultaneous_updates),
+         "energy_distance needs an OT model (informative_ot or sinkhorn) with a learned critic "
+         "(model.critic.kind mlp or conv) and alternating updates (model.simultaneous_updates=false); "
+         "otherwise pass model.critic.objective=adversarial"),
+        ("data.batch_size", cfg.model.critic.objective != "energy_distance" or cfg.data.batch_size % 2 == 0,
+         "must be even: model.critic.objective=energy_distance splits each batch in halves"),
         ("model.generator.average", 0 <= cfg.model.generator.average < 1,
          "must be in [0, 1): the moving average's beta, e.g. 0.999; 0 turns it off"),
         ("model.lr_decay_start", 0 <= cfg.model.lr_decay_start <= 1, "must be in [0, 1]"),

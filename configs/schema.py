@@ -111,6 +111,12 @@ class CriticConfig:
     # that cannot separate real from generated images by a texture. Also InfoGAN's discriminator.
     # Why a key: set by the image presets (on for the OT models, off for InfoGAN: model_settings).
     spectral_norm: bool = False
+    # What the critic ascends. adversarial: the loss the generator descends (the OT models' divergence,
+    # InfoGAN's GAN loss). energy_distance (OT models, alternating updates, an even batch): OT-GAN's
+    # minibatch energy distance from entropic OT values on the halves of each batch (docs/method.md eq. 16),
+    # which a critic that puts every two images far apart does not raise; the generator still descends
+    # the divergence. Why a key: set by the dSprites presets (fewer second sprites, better FID).
+    objective: str = "adversarial"
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=2e-4))
 
 

@@ -3,8 +3,9 @@ r"""The informative OT GAN (docs/method.md) and, with ``reward = 0``, the plain 
 One training step (one iteration):
 
 1. ``n_critic`` critic updates: the critic phi maximizes the perturbed divergence :math:`S^Q_\varepsilon`
-   (docs/method.md eq. 10) between generated and real features, Q held fixed. Skipped when the cost is measured in
-   data space (``model.critic.kind=identity``).
+   (docs/method.md eq. 10) between generated and real features, Q held fixed, or with
+   ``model.critic.objective=energy_distance`` the minibatch energy distance (eq. 16). Skipped when the cost is
+   measured in data space (``model.critic.kind=identity``).
 2. ``n_generator`` generator updates, each from one Sinkhorn solve on fresh latents (OT-GAN updates its
    generator several times per critic update so that the critic's cost does not become degenerate),
    and one update of the code model Q from the same solves: G minimizes :math:`S^Q_\varepsilon` (gradient by the
@@ -34,7 +35,7 @@ from lightning_modules.code_model import CodeModel, CodePosterior, mixed_pmi
 from lightning_modules.distributed import gather_columns, gather_with_local_grad, world_size
 from lightning_modules.latent import LatentBatch
 from lightning_modules.networks import FeatureCritic, build_trunk, spectrally_normalized
-from lightning_modules.ot import InformativeSinkhorn, informative_sinkhorn_divergence
+from lightning_modules.ot import InformativeSinkhorn, informative_sinkhorn_divergence, minibatch_energy_distance
 
 
 class Optimizers(NamedTuple):
@@ -162,16 +163,31 @@ class InformativeOTGAN(LatentGAN):
             self.generator_updates(real, posteriors, optimizers)
 
     def critic_updates(self, real: Tensor, posteriors: RealPosteriors, optimizer: torch.optim.Optimizer) -> None:
-        """``n_critic`` ascents of the critic on the divergence, each on fresh latents (G's samples detached)."""
+        """``n_critic`` ascents of the critic on its objective (``model.critic.objective``: the divergence, or
+        :meth:`critic_energy_distance`), each on fresh latents (G's samples detached)."""
+        energy_distance = self.cfg.critic.objective == "energy_distance"
         for _ in range(self.cfg.n_critic):
             latent = self.sample_latent(real.shape[0])
             with torch.no_grad():
                 fake = self.generate(latent)
-            critic_divergence = self.solve(self.features(fake), self.features(real), latent, posteriors)[0].divergence
+            fake_features, real_features = self.features(fake), self.features(real)
+            if energy_distance:
+                objective = self.critic_energy_distance(fake_features, real_features)
+            else:
+                objective = self.solve(fake_features, real_features, latent, posteriors)[0].divergence
             optimizer.zero_grad()
-            self.manual_backward(-self.loss_scale * critic_divergence)
+            self.manual_backward(-self.loss_scale * objective)
             self.guarded_step(optimizer)
-        self.log_train({"train/critic_divergence": critic_divergence.detach()})
+        name = "train/critic_energy_distance" if energy_distance else "train/critic_divergence"
+        self.log_train({name: objective.detach()})
+
+    def critic_energy_distance(self, x: Tensor, y: Tensor) -> Tensor:
+        """The minibatch energy distance (docs/method.md eq. 16) between this rank's generated features ``x``
+        and real features ``y``, on this rank's batch or on the global batch, as :meth:`solve`."""
+        if self.gathers_global_batch:
+            x, y = gather_with_local_grad(x), gather_with_local_grad(y)
+        ot = self.cfg.ot
+        return minibatch_energy_distance(x, y, blur=ot.blur, scaling=ot.scaling, diameter=ot.diameter)
 
     def generator_updates(self, real: Tensor, posteriors: RealPosteriors, optimizers: Optimizers) -> None:
         """``n_generator`` descents of the generator on the divergence, each on fresh latents, the critic

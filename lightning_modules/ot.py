@@ -7,6 +7,8 @@ Everything the method computes about transport lives here, written once:
 * :func:`informative_sinkhorn_divergence` - the debiased Sinkhorn divergence of eq. (10) with the
   perturbed ground cost :math:`C^Q_{ij} = C_{ij} - \lambda\,\mathrm{pmi}_{ij}` on the cross pairs,
   its gradient (envelope theorem) and the latent-data transport plan (7);
+* :func:`minibatch_energy_distance` - OT-GAN's energy distance built from entropic OT values on halves
+  of each batch, which a critic may ascend instead of the divergence (docs/method.md eq. 16);
 * :func:`code_mutual_information` and :func:`regularized_objective` - the primal quantities of
   eqs. (3)-(4), used by tests and diagnostics.
 
@@ -234,6 +236,40 @@ def informative_sinkhorn_divergence(
     divergence = (potentials.f - potentials.f_xx).mean(-1) + (potentials.g - potentials.g_yy).mean(-1)
     plan = transport_plan(potentials.f.detach(), potentials.g.detach(), cost_xy.detach(), eps)
     return InformativeSinkhorn(divergence=divergence, plan=plan, potentials=potentials)
+
+
+def minibatch_energy_distance(
+    x: Tensor, y: Tensor, blur: float = 0.3, scaling: float = 0.8, diameter: float | None = None
+) -> Tensor:
+    r"""OT-GAN's minibatch energy distance (Salimans et al. 2018) with entropic OT values, docs/method.md
+    eq. (16):
+
+    .. math::
+        \mathcal D^2 = 2\,\mathbb E[W_\varepsilon(X, Y)] - \mathbb E[W_\varepsilon(X, X')]
+        - \mathbb E[W_\varepsilon(Y, Y')],
+
+    with X, X' the two halves of ``x``, Y, Y' those of ``y``, the cross expectation the mean over the four
+    pairs of halves, and :math:`W_\varepsilon = \langle a, f\rangle + \langle b, g\rangle` the entropic OT
+    value of a pair (the dual (7) with the plain cost, no code perturbation; OT-GAN uses the primal transport
+    cost of its plan). A critic that puts every two
+    points far apart raises the cross and the within-sample values alike, so not this distance: it pays
+    only for telling x from y. The six problems are solved as one batch.
+
+    Args:
+        x, y: ``(N, D)`` features of the two samples, N even and the same for both.
+        blur, scaling, diameter: as for :func:`informative_sinkhorn_divergence`.
+    """
+    if x.shape != y.shape or x.shape[0] % 2:
+        raise ValueError(f"the energy distance splits each sample in halves: x {tuple(x.shape)} and y "
+                         f"{tuple(y.shape)} must have the same even number of points")
+    x1, x2 = x.chunk(2)
+    y1, y2 = y.chunk(2)
+    sources = torch.stack([x1, x1, x2, x2, x1, y1])
+    targets = torch.stack([y1, y2, y1, y2, x2, y2])
+    potentials = informative_sinkhorn_divergence(sources, targets, blur=blur, scaling=scaling,
+                                                 diameter=diameter).potentials
+    values = potentials.f.mean(-1) + potentials.g.mean(-1)  # W of each pair: <a, f> + <b, g>
+    return 2 * values[:4].mean() - values[4] - values[5]
 
 
 def plan_code_posterior(plan: Tensor, codes: Tensor, num_values: int) -> Tensor:

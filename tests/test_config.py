@@ -116,6 +116,10 @@ def test_model_config_rejects_unknown_keys_and_wrong_types_in_one_line_naming_th
     (["model.simultaneous_updates=true", "model.n_generator=3"], "model.simultaneous_updates"),
     (["model.simultaneous_updates=true", "model.name=infogan"], "model.simultaneous_updates"),
     (["model.simultaneous_updates=true", "model.critic.kind=identity"], "model.simultaneous_updates"),
+    (["model.critic.objective=wasserstein"], "model.critic.objective"),
+    (["experiment=dsprites", "model.critic.kind=identity"], "pass model.critic.objective=adversarial"),
+    (["experiment=digits", "model.critic.objective=energy_distance"], "alternating updates"),  # simultaneous
+    (["experiment=dsprites", "data.batch_size=63"], "splits each batch in halves"),
     (["experiment=digits", "model.code_model.augment.invariant_continuous=3"], "model.latent.continuous (2)"),
     (["experiment=digits", "model.code_model.augment.invariant_continuous=1"], "set rotation_degrees, scale"),
     (["trainer.pause_at=0"], "trainer.pause_at"),
@@ -295,6 +299,11 @@ def test_digits_and_dsprites_resolve_infogan_to_the_settings_the_benchmarks_meas
     dsprites = load_config(["experiment=dsprites", "model.name=infogan"]).model
     assert image_settings(dsprites) == {"n_generator": 1, "spectral_norm": False, "simultaneous_updates": False,
                                         "critic_lr": 2e-4}
+    # The preset's critic ascends the energy distance; InfoGAN's discriminator its own GAN loss.
+    assert load_config(["experiment=dsprites"]).model.critic.objective == "energy_distance"
+    assert dsprites.critic.objective == "adversarial"
+    with pytest.raises(ConfigError, match="model.critic.objective=energy_distance: .*an OT model"):
+        load_config(["model.name=infogan", "model.critic.kind=mlp", "model.critic.objective=energy_distance"])
     assert dsprites.generator.optimizer.lr == 5e-4  # the preset's, not InfoGAN's own
     gaussians = load_config(["model.name=infogan"]).model
     assert gaussians.generator.optimizer.lr == 2e-4 and load_config([]).model.generator.optimizer.lr == 1e-3
@@ -420,4 +429,5 @@ def test_data_and_networks_that_do_not_fit_are_a_one_line_error_naming_the_prese
 def test_image_presets_take_any_image_dataset_and_a_pixel_space_cost():
     cfg = load_config(["experiment=dsprites64", "data.name=image_folder", "data.path=photos"])
     assert cfg.model.generator.kind == "conv"
-    assert load_config(["experiment=dsprites", "model.critic.kind=identity"]).model.critic.kind == "identity"
+    pixel_cost = load_config(["experiment=dsprites", "model.critic.kind=identity", "model.critic.objective=adversarial"])
+    assert pixel_cost.model.critic.kind == "identity"

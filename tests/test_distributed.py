@@ -41,7 +41,9 @@ def solve(model, latent, fake, real):
     result, log_q = model.solve(model.features(fake), model.features(real), latent, model.training_posterior(real))
     code_loss = model.plan_weighted_cross_entropy(log_q, result.plan)
     (grad,) = torch.autograd.grad(result.divergence, fake)
-    return result.divergence.detach(), code_loss.detach(), grad
+    energy = model.critic_energy_distance(model.features(fake), model.features(real))  # eq. (16), the critic's
+    (energy_grad,) = torch.autograd.grad(energy, fake)
+    return result.divergence.detach(), code_loss.detach(), grad, energy.item(), energy_grad
 
 
 def rank_worker(rank, port, queue):
@@ -51,19 +53,19 @@ def rank_worker(rank, port, queue):
     local = slice(rank * N // WORLD, (rank + 1) * N // WORLD)
     part = LatentBatch(latent.categorical[local], latent.continuous[local], latent.noise[local])
     assert model.gathers_global_batch
-    divergence, code_loss, grad = solve(model, part, fake[local], real[local])
+    divergence, code_loss, grad, energy, energy_grad = solve(model, part, fake[local], real[local])
     total_code_loss = code_loss.clone()
     dist.all_reduce(total_code_loss)
     # Plain values, not tensors: a tensor is passed as a file descriptor that the receiver must fetch from
     # this process, which may have exited by then (seen on a loaded machine).
-    queue.put((rank, divergence.item(), total_code_loss.item(), grad.numpy()))
+    queue.put((rank, divergence.item(), total_code_loss.item(), grad.numpy(), energy, energy_grad.numpy()))
     dist.destroy_process_group()
 
 
 @pytest.mark.slow
 def test_gathered_loss_on_two_processes_equals_single_process_loss_on_the_whole_batch():
     model, latent, fake, real = make_problem()
-    divergence, code_loss, grad = solve(model, latent, fake, real)
+    divergence, code_loss, grad, energy, energy_grad = solve(model, latent, fake, real)
     context = mp.get_context("spawn")
     queue = context.Queue()
     processes = [context.Process(target=rank_worker, args=(rank, free_port_once, queue))
@@ -74,11 +76,13 @@ def test_gathered_loss_on_two_processes_equals_single_process_loss_on_the_whole_
     for process in processes:
         process.join(timeout=60)
         assert process.exitcode == 0
-    for rank, rank_divergence, total_code_loss, rank_grad in results:
+    for rank, rank_divergence, total_code_loss, rank_grad, rank_energy, rank_energy_grad in results:
         assert rank_divergence == pytest.approx(divergence.item(), abs=1e-10)
         assert total_code_loss == pytest.approx(code_loss.item(), abs=1e-10)
+        assert rank_energy == pytest.approx(energy, abs=1e-10)
         local = slice(rank * N // WORLD, (rank + 1) * N // WORLD)
         torch.testing.assert_close(torch.from_numpy(rank_grad), grad[local], atol=1e-10, rtol=1e-8)
+        torch.testing.assert_close(torch.from_numpy(rank_energy_grad), energy_grad[local], atol=1e-10, rtol=1e-8)
 
 
 def ddp_run(run_dir, *extra, devices=2, timeout=600):

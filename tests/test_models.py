@@ -228,6 +228,33 @@ def test_simultaneous_updates_give_the_critic_the_negated_gradient_of_the_diverg
     assert trained.optimizer_steps_per_iteration == 3 and trainer.global_step == 12 and trained.iteration == 4
 
 
+def test_the_energy_distance_critic_ascends_eq_16_on_samples_of_the_generator_before_its_updates():
+    import copy
+
+    model = InformativeOTGAN(model_config("model.critic.kind=mlp", "model.critic.hidden=32",
+                                          "model.critic.objective=energy_distance"), (2,))
+    reference = copy.deepcopy(model)
+    optimizers, _ = model.configure_optimizers()
+    model.optimizers = lambda: optimizers
+    model.manual_backward = lambda loss: loss.backward()
+    logged = {}
+    model.log_train = lambda values, prog_bar=(): logged.update(values)
+    real = torch.randn(32, 2, generator=torch.Generator().manual_seed(1))
+    model.latent_rng.manual_seed(7)
+    model.train_iteration(real)  # the critic's gradient stays in .grad: G's updates run with it frozen
+
+    reference.latent_rng.manual_seed(7)
+    with torch.no_grad():
+        fake = reference.generate(reference.sample_latent(32))
+    energy = reference.critic_energy_distance(reference.features(fake), reference.features(real))
+    critic_params = list(reference.critic.parameters())
+    expected_grads = torch.autograd.grad(energy, critic_params)
+    for p, expected in zip(model.critic.parameters(), expected_grads):
+        torch.testing.assert_close(p.grad, -expected, rtol=1e-5, atol=1e-7)
+    assert max(g.abs().max() for g in expected_grads) > 1e-4
+    assert energy.item() > 0 and logged["train/critic_energy_distance"].item() == pytest.approx(energy.item())
+    assert "train/critic_divergence" not in logged and "train/divergence" in logged
+
 def test_spectral_norm_makes_every_critic_layer_1_lipschitz_and_leaves_q_alone():
     """After training forwards (one power iteration each) every linear and convolution weight of the critic,
     reshaped to (out, in * kernel), has largest singular value 1; without the option it does not. InfoGAN's
