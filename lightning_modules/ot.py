@@ -251,9 +251,9 @@ def minibatch_energy_distance(
     with X, X' the two halves of ``x``, Y, Y' those of ``y``, the cross expectation the mean over the four
     pairs of halves, and :math:`W_\varepsilon = \langle a, f\rangle + \langle b, g\rangle` the entropic OT
     value of a pair (the dual (7) with the plain cost, no code perturbation; OT-GAN uses the primal transport
-    cost of its plan). A critic that puts every two
-    points far apart raises the cross and the within-sample values alike, so not this distance: it pays
-    only for telling x from y. The six problems are solved as one batch.
+    cost of its plan). A critic that puts every two points far apart raises the cross and the within-sample
+    values alike, so not this distance: it pays only for telling x from y. The six problems are solved as
+    one batch.
 
     Args:
         x, y: ``(N, D)`` features of the two samples, N even and the same for both.
