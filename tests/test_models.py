@@ -187,25 +187,31 @@ def test_n_generator_sets_the_optimizer_steps_and_the_iteration_bookkeeping():
     assert infogan.optimizer_steps_per_iteration == 5 and trainer.global_step == 10 and infogan.iteration == 2
 
 
+def one_iteration_keeping_gradients(*overrides):
+    """One training iteration of a small MLP-critic model on a fixed real batch, latents seeded: returns the
+    model (its gradients left in .grad after its optimizers stepped), an untrained copy whose latent stream
+    is seeded the same, the real batch and what the iteration logged."""
+    import copy
+
+    model = InformativeOTGAN(model_config("model.critic.kind=mlp", "model.critic.hidden=32", *overrides), (2,))
+    reference = copy.deepcopy(model)
+    optimizers, _ = model.configure_optimizers()
+    model.optimizers = lambda: optimizers
+    model.manual_backward = lambda loss: loss.backward()
+    logged = {}
+    model.log_train = lambda values, prog_bar=(): logged.update(values)
+    real = torch.randn(32, 2, generator=torch.Generator().manual_seed(1))
+    model.latent_rng.manual_seed(7)
+    model.train_iteration(real)
+    reference.latent_rng.manual_seed(7)
+    return model, reference, real, logged
+
 def test_simultaneous_updates_give_the_critic_the_negated_gradient_of_the_divergence_g_descends():
     """One solve serves the three networks: the critic's gradient is minus that of the divergence on
     detached samples (what the alternating critic update ascends), the generator's that of the same
     divergence with the critic frozen, Q's that of its plan-weighted cross-entropy; three optimizer steps
     an iteration, as alternating with one update each."""
-    import copy
-
-    model = InformativeOTGAN(model_config("model.critic.kind=mlp", "model.critic.hidden=32",
-                                          "model.simultaneous_updates=true"), (2,))
-    reference = copy.deepcopy(model)
-    optimizers, _ = model.configure_optimizers()
-    model.optimizers = lambda: optimizers
-    model.manual_backward = lambda loss: loss.backward()
-    model.log_train = lambda values, prog_bar=(): None
-    real = torch.randn(32, 2, generator=torch.Generator().manual_seed(1))
-    model.latent_rng.manual_seed(7)
-    model.train_iteration(real)  # the optimizers step, and the gradients stay in .grad
-
-    reference.latent_rng.manual_seed(7)
+    model, reference, real, _ = one_iteration_keeping_gradients("model.simultaneous_updates=true")
     posteriors = reference.training_posterior(real)
     latent = reference.sample_latent(32)
     fake = reference.generate(latent)
@@ -229,21 +235,8 @@ def test_simultaneous_updates_give_the_critic_the_negated_gradient_of_the_diverg
 
 
 def test_the_energy_distance_critic_ascends_eq_16_on_samples_of_the_generator_before_its_updates():
-    import copy
-
-    model = InformativeOTGAN(model_config("model.critic.kind=mlp", "model.critic.hidden=32",
-                                          "model.critic.objective=energy_distance"), (2,))
-    reference = copy.deepcopy(model)
-    optimizers, _ = model.configure_optimizers()
-    model.optimizers = lambda: optimizers
-    model.manual_backward = lambda loss: loss.backward()
-    logged = {}
-    model.log_train = lambda values, prog_bar=(): logged.update(values)
-    real = torch.randn(32, 2, generator=torch.Generator().manual_seed(1))
-    model.latent_rng.manual_seed(7)
-    model.train_iteration(real)  # the critic's gradient stays in .grad: G's updates run with it frozen
-
-    reference.latent_rng.manual_seed(7)
+    # The critic's gradient stays in .grad: G's updates run with it frozen.
+    model, reference, real, logged = one_iteration_keeping_gradients("model.critic.objective=energy_distance")
     with torch.no_grad():
         fake = reference.generate(reference.sample_latent(32))
     energy = reference.critic_energy_distance(reference.features(fake), reference.features(real))
