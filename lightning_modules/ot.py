@@ -7,6 +7,7 @@ Everything the method computes about transport lives here, written once:
 * :func:`informative_sinkhorn_divergence` - the debiased Sinkhorn divergence of eq. (10) with the
   perturbed ground cost :math:`C^Q_{ij} = C_{ij} - \lambda\,\mathrm{pmi}_{ij}` on the cross pairs,
   its gradient (envelope theorem) and the latent-data transport plan (7);
+* :func:`entropic_ot_value` - the entropic OT value of the cross problem alone;
 * :func:`minibatch_energy_distance` - OT-GAN's energy distance built from entropic OT values on halves
   of each batch, which a critic may ascend instead of the divergence (docs/method.md eq. 16);
 * :func:`code_mutual_information` and :func:`regularized_objective` - the primal quantities of
@@ -56,39 +57,42 @@ def softmin(eps: float, cost: Tensor, h: Tensor) -> Tensor:
 
 @dataclass
 class DualPotentials:
-    """Final Sinkhorn potentials: cross problem ``(f, g)`` on x and y, self problems ``f_xx``, ``g_yy``."""
+    """Final Sinkhorn potentials: cross problem ``(f, g)`` on x and y, self problems ``f_xx``, ``g_yy`` (None
+    when only the cross problem was solved)."""
 
     f: Tensor
     g: Tensor
-    f_xx: Tensor
-    g_yy: Tensor
+    f_xx: Tensor | None = None
+    g_yy: Tensor | None = None
 
 
 class _StackedProblems:
-    r"""The four problems of one symmetric Sinkhorn step - cross (f on x, g on y) and the self problems
+    r"""The problems of one symmetric Sinkhorn step - cross (f on x, g on y) and, when given, the self problems
     (f_xx, g_yy) - stacked on a leading axis, so each step of a training-size batch is one batched soft
-    c-transform instead of four (on 64-point batches the per-call overhead of the small tensor ops, not
-    the arithmetic, is the cost). Batches of different sizes N != M are padded to max(N, M) with log-weight -inf, so padded
-    points receive no mass and the padded rows are sliced off.
+    c-transform instead of two or four (on 64-point batches the per-call overhead of the small tensor ops, not
+    the arithmetic, is the cost). Batches of different sizes N != M are padded to max(N, M) with log-weight -inf,
+    so padded points receive no mass and the padded rows are sliced off.
 
     Row k of the stacked potentials is ``(f, g, f_xx, g_yy)[k]``; its update reads the potential of
     ``partner[k]`` (g for f, f for g, each self potential itself) and the weights of the other side."""
 
-    partner = [1, 0, 2, 3]
-    # Above this many points the four matrices are transformed one at a time (the same arithmetic): four
-    # large matrices at once outgrow the cache, and batching them made N = 512-1024 solves 1.3-2.5x slower
+    # Above this many points the matrices are transformed one at a time (the same arithmetic): four large
+    # matrices at once outgrow the cache, and batching them made N = 512-1024 solves 1.3-2.5x slower
     # (docs/results.md, ot_step).
     LARGEST_BATCHED = 256
 
-    def __init__(self, c_xy: Tensor, c_yx: Tensor, c_xx: Tensor, c_yy: Tensor, log_a: Tensor, log_b: Tensor) -> None:
+    def __init__(self, c_xy: Tensor, c_yx: Tensor, c_xx: Tensor | None, c_yy: Tensor | None,
+                 log_a: Tensor, log_b: Tensor) -> None:
         self.n, self.m = c_xy.shape[-2], c_xy.shape[-1]
         self.size = max(self.n, self.m)
-        matrices = [self._pad_matrix(c) for c in (c_xy, c_yx, c_xx, c_yy)]
-        # Stacked (a copy) only where the steps read them batched; above, the four views are read in turn.
+        with_self = c_xx is not None
+        self.partner = [1, 0, 2, 3] if with_self else [1, 0]
+        matrices = [self._pad_matrix(c) for c in ((c_xy, c_yx, c_xx, c_yy) if with_self else (c_xy, c_yx))]
+        # Stacked (a copy) only where the steps read them batched; above, the views are read in turn.
         self.batched = self.size <= self.LARGEST_BATCHED
         self.costs = torch.stack(matrices) if self.batched else matrices
         # The weights of the side each row's log-sum-exp runs over: b for f, a for g and f_xx, b for g_yy.
-        self.log_weights = self.pad(log_b, log_a, log_a, log_b, value=-math.inf)
+        self.log_weights = self.pad(*((log_b, log_a, log_a, log_b) if with_self else (log_b, log_a)), value=-math.inf)
 
     def _pad_matrix(self, cost: Tensor) -> Tensor:
         rows, columns = cost.shape[-2], cost.shape[-1]
@@ -97,12 +101,13 @@ class _StackedProblems:
     def pad(self, *vectors: Tensor, value: float = 0.0) -> Tensor:
         return torch.stack([torch.nn.functional.pad(v, (0, self.size - v.shape[-1]), value=value) for v in vectors])
 
-    def unpad(self, potentials: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        f, g, f_xx, g_yy = potentials.unbind(0)
-        return f[..., : self.n], g[..., : self.m], f_xx[..., : self.n], g_yy[..., : self.m]
+    def unpad(self, potentials: Tensor) -> list[Tensor]:
+        """``[f, g]`` or ``[f, g, f_xx, g_yy]`` without the padding."""
+        # Even rows (f, f_xx) live on x's N points, odd rows (g, g_yy) on y's M.
+        return [p[..., : self.m if k % 2 else self.n] for k, p in enumerate(potentials.unbind(0))]
 
     def softmin(self, eps: float, partner_potentials: Tensor) -> Tensor:
-        """:func:`softmin` of all four problems: row k is the c-transform of ``partner_potentials[k]``."""
+        """:func:`softmin` of every problem: row k is the c-transform of ``partner_potentials[k]``."""
         h = self.log_weights + partner_potentials / eps
         if self.batched:
             return softmin(eps, self.costs, h)
@@ -112,12 +117,13 @@ class _StackedProblems:
 def sinkhorn_potentials(
     cost_xy: Tensor,
     cost_yx: Tensor,
-    cost_xx: Tensor,
-    cost_yy: Tensor,
+    cost_xx: Tensor | None,
+    cost_yy: Tensor | None,
     eps_list: list[float],
     extra_iterations: int = 0,
 ) -> DualPotentials:
-    r"""Solve the dual (7) of the cross problem and of both self problems by symmetric Sinkhorn.
+    r"""Solve the dual (7) of the cross problem and, unless ``cost_xx`` and ``cost_yy`` are None, of both self
+    problems by symmetric Sinkhorn.
 
     Uniform weights :math:`a_i = 1/N`, :math:`b_j = 1/M`. The loop runs without autograd over the
     schedule ``eps_list`` (averaged updates, as geomloss); a last extrapolation at the final eps,
@@ -129,32 +135,38 @@ def sinkhorn_potentials(
     converge geometrically to the same fixed point and tighten the plan's marginals, which the
     averaged updates of eps-scaling leave loose.
     """
+    if (cost_xx is None) != (cost_yy is None):
+        raise ValueError("sinkhorn_potentials: give both self costs or neither")
+    with_self = cost_xx is not None
     n, m = cost_xy.shape[-2], cost_xy.shape[-1]
     log_a = torch.full(cost_xy.shape[:-1], -math.log(n), dtype=cost_xy.dtype, device=cost_xy.device)
     log_b = torch.full(cost_yx.shape[:-1], -math.log(m), dtype=cost_xy.dtype, device=cost_xy.device)
-    c_xy, c_yx, c_xx, c_yy = (c.detach() for c in (cost_xy, cost_yx, cost_xx, cost_yy))
+    c_xy, c_yx = cost_xy.detach(), cost_yx.detach()
+    c_xx, c_yy = (cost_xx.detach(), cost_yy.detach()) if with_self else (None, None)
 
     with torch.no_grad():
         problems = _StackedProblems(c_xy, c_yx, c_xx, c_yy, log_a, log_b)
         eps = eps_list[0]
-        # The first guess: (f, g, f_xx, g_yy), each the soft c-transform of zero potentials.
+        # The first guess: (f, g[, f_xx, g_yy]), each the soft c-transform of zero potentials.
         potentials = problems.softmin(eps, torch.zeros_like(problems.log_weights))
         for eps in eps_list:
-            # f <- T(g), g <- T(f), f_xx <- T(f_xx), g_yy <- T(g_yy), all four from the same step, averaged.
+            # f <- T(g), g <- T(f)[, f_xx <- T(f_xx), g_yy <- T(g_yy)], all from the same step, averaged.
             potentials = (potentials + problems.softmin(eps, potentials[problems.partner])) / 2
-        f, g, f_xx, g_yy = problems.unpad(potentials)
+        f, g, *self_potentials = problems.unpad(potentials)
         for _ in range(extra_iterations):
             f = softmin(eps, c_xy, log_b + g / eps)
             g = softmin(eps, c_yx, log_a + f / eps)
-            f_xx = (f_xx + softmin(eps, c_xx, log_a + f_xx / eps)) / 2
-            g_yy = (g_yy + softmin(eps, c_yy, log_b + g_yy / eps)) / 2
+            if with_self:
+                f_xx, g_yy = self_potentials
+                self_potentials = [(f_xx + softmin(eps, c_xx, log_a + f_xx / eps)) / 2,
+                                   (g_yy + softmin(eps, c_yy, log_b + g_yy / eps)) / 2]
 
-    return DualPotentials(
-        f=softmin(eps, cost_xy, log_b + g / eps),
-        g=softmin(eps, cost_yx, log_a + f / eps),
-        f_xx=softmin(eps, cost_xx, log_a + f_xx / eps),
-        g_yy=softmin(eps, cost_yy, log_b + g_yy / eps),
-    )
+    f, g = softmin(eps, cost_xy, log_b + g / eps), softmin(eps, cost_yx, log_a + f / eps)
+    if not with_self:
+        return DualPotentials(f=f, g=g)
+    f_xx, g_yy = self_potentials
+    return DualPotentials(f=f, g=g, f_xx=softmin(eps, cost_xx, log_a + f_xx / eps),
+                          g_yy=softmin(eps, cost_yy, log_b + g_yy / eps))
 
 
 def transport_plan(f: Tensor, g: Tensor, cost: Tensor, eps: float) -> Tensor:
@@ -238,6 +250,20 @@ def informative_sinkhorn_divergence(
     return InformativeSinkhorn(divergence=divergence, plan=plan, potentials=potentials)
 
 
+def entropic_ot_value(x: Tensor, y: Tensor, blur: float = 0.3, scaling: float = 0.8,
+                      diameter: float | None = None) -> Tensor:
+    r""":math:`W_\varepsilon(x, y) = \langle a, f\rangle + \langle b, g\rangle`, the entropic OT value of the dual
+    (7) with the plain cost, of each problem along the leading axes of ``x`` ``(..., N, D)`` and ``y``
+    ``(..., M, D)``. Only the cross problem is solved (half the work of the divergence's solve); blur, scaling
+    and diameter as for :func:`informative_sinkhorn_divergence`."""
+    if diameter is None:
+        diameter = max_diameter(x.detach(), y.detach())
+    eps_list = epsilon_schedule(max(diameter, blur), blur, scaling)
+    potentials = sinkhorn_potentials(squared_euclidean_cost(x, y.detach()), squared_euclidean_cost(y, x.detach()),
+                                     None, None, eps_list)
+    return potentials.f.mean(-1) + potentials.g.mean(-1)
+
+
 def minibatch_energy_distance(
     x: Tensor, y: Tensor, blur: float = 0.3, scaling: float = 0.8, diameter: float | None = None
 ) -> Tensor:
@@ -249,11 +275,10 @@ def minibatch_energy_distance(
         - \mathbb E[W_\varepsilon(Y, Y')],
 
     with X, X' the two halves of ``x``, Y, Y' those of ``y``, the cross expectation the mean over the four
-    pairs of halves, and :math:`W_\varepsilon = \langle a, f\rangle + \langle b, g\rangle` the entropic OT
-    value of a pair (the dual (7) with the plain cost, no code perturbation; OT-GAN uses the primal transport
-    cost of its plan). A critic that puts every two points far apart raises the cross and the within-sample
-    values alike, so not this distance: it pays only for telling x from y. The six problems are solved as
-    one batch.
+    pairs of halves, and :math:`W_\varepsilon` :func:`entropic_ot_value` (no code perturbation; OT-GAN uses
+    the primal transport cost of its plan). A critic that puts every two points far apart raises the cross
+    and the within-sample values alike, so not this distance: it pays only for telling x from y. The six
+    problems are solved as one batch.
 
     Args:
         x, y: ``(N, D)`` features of the two samples, N even and the same for both.
@@ -262,13 +287,13 @@ def minibatch_energy_distance(
     if x.shape != y.shape or x.shape[0] % 2:
         raise ValueError(f"the energy distance splits each sample in halves: x {tuple(x.shape)} and y "
                          f"{tuple(y.shape)} must have the same even number of points")
+    if diameter is None:
+        diameter = max_diameter(x.detach(), y.detach())
     x1, x2 = x.chunk(2)
     y1, y2 = y.chunk(2)
     sources = torch.stack([x1, x1, x2, x2, x1, y1])
     targets = torch.stack([y1, y2, y1, y2, x2, y2])
-    potentials = informative_sinkhorn_divergence(sources, targets, blur=blur, scaling=scaling,
-                                                 diameter=diameter).potentials
-    values = potentials.f.mean(-1) + potentials.g.mean(-1)  # W of each pair: <a, f> + <b, g>
+    values = entropic_ot_value(sources, targets, blur=blur, scaling=scaling, diameter=diameter)
     return 2 * values[:4].mean() - values[4] - values[5]
 
 

@@ -12,6 +12,7 @@ from lightning_modules.ot import (
     code_mutual_information,
     plan_code_posterior,
     informative_sinkhorn_divergence,
+    entropic_ot_value,
     minibatch_energy_distance,
     regularized_objective,
     squared_euclidean_cost,
@@ -70,6 +71,19 @@ def test_minibatch_energy_distance_equals_the_textbook_solvers_entropic_values_o
     assert ours == pytest.approx(expected, abs=3e-4) and expected > 1.0
     with pytest.raises(ValueError, match="same even number"):
         minibatch_energy_distance(x[:11], y[:11], blur=blur)
+
+
+@pytest.mark.parametrize("n,m", [(24, 24), (20, 30)])
+def test_cross_only_solve_gives_the_full_solves_cross_value_and_gradient(n, m):
+    """Skipping the self problems changes nothing of the cross problem: its updates never read them."""
+    gen = torch.Generator().manual_seed(n + m)
+    x = torch.randn(3, n, 4, generator=gen, requires_grad=True)
+    y = torch.randn(3, m, 4, generator=gen) + 0.5
+    full = informative_sinkhorn_divergence(x, y, blur=0.4, scaling=0.8).potentials
+    full_value = full.f.mean(-1) + full.g.mean(-1)
+    cross_only = entropic_ot_value(x, y, blur=0.4, scaling=0.8)
+    assert torch.equal(cross_only, full_value) and (cross_only > 0).all()
+    assert torch.equal(torch.autograd.grad(cross_only.sum(), x)[0], torch.autograd.grad(full_value.sum(), x)[0])
 
 
 def test_divergence_of_a_measure_with_itself_is_zero_and_positive_otherwise():
