@@ -6,6 +6,7 @@ and ``summary.json`` (final value of every logged scalar, run time, iterations).
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -74,10 +75,24 @@ def _shared_default(variable: str, make) -> str:
     return os.environ[variable]
 
 
+def claim_run_dir(parent: Path, stamp: str) -> Path:
+    """A new, empty folder ``parent/stamp``, or ``stamp-2``, ``stamp-3``, ... when a run started in the same
+    second holds it: claimed by creating it, so runs started together never share (and overwrite) a folder."""
+    for number in itertools.count(1):
+        candidate = parent / (stamp if number == 1 else f"{stamp}-{number}")
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
 def resolve_run_dir(cfg: DictConfig) -> Path:
     if cfg.run_dir is None:
-        cfg.run_dir = _shared_default("INFORMATIVE_OT_GAN_RUN_DIR",
-                                      lambda: str(Path("runs") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")))
+        cfg.run_dir = _shared_default(
+            "INFORMATIVE_OT_GAN_RUN_DIR",
+            lambda: str(claim_run_dir(Path("runs"), datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))))
     if cfg.logger.run_id is None:
         cfg.logger.run_id = _shared_default("INFORMATIVE_OT_GAN_RUN_ID", lambda: uuid.uuid4().hex[:12])
     return Path(cfg.run_dir)
@@ -177,8 +192,9 @@ class _RunFolder:
 @contextmanager
 def run_folder(run_dir: Path, remove_on_failure: bool):
     """Create ``run_dir`` for a run; if the run fails before its first iteration in a folder it created
-    (a configuration or data error), remove the folder again, so failed attempts leave no empty run folders."""
-    fresh = not run_dir.exists()
+    (a configuration or data error), remove the folder again, so failed attempts leave no empty run folders.
+    An empty folder counts as created here (:func:`claim_run_dir` creates the default one before)."""
+    fresh = not run_dir.exists() or not any(run_dir.iterdir())
     run_dir.mkdir(parents=True, exist_ok=True)
     folder = _RunFolder()
     try:

@@ -9,7 +9,7 @@ import torch
 
 from configs.loading import load_config
 from test_datamodules import write_idx
-from train import run_folder, train
+from train import claim_run_dir, run_folder, train
 
 
 @pytest.fixture
@@ -104,3 +104,9 @@ def test_run_folder_is_removed_only_if_this_run_created_it_and_failed_before_its
     with run_folder(tmp_path / "ok", remove_on_failure=True):
         pass
     assert (tmp_path / "ok").is_dir()
+
+
+def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path):
+    claimed = [claim_run_dir(tmp_path / "runs", "2026-12-06_23-05-50") for _ in range(3)]
+    assert [p.name for p in claimed] == ["2026-12-06_23-05-50", "2026-12-06_23-05-50-2", "2026-12-06_23-05-50-3"]
+    assert all(p.is_dir() and not any(p.iterdir()) for p in claimed)
