@@ -85,7 +85,6 @@ def claim_run_dir(parent: Path, stamp: str) -> Path:
             return candidate
         except FileExistsError:
             continue
-    raise AssertionError("unreachable")
 
 
 def resolve_run_dir(cfg: DictConfig) -> Path:

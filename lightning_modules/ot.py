@@ -50,6 +50,14 @@ def epsilon_schedule(diameter: float, blur: float, scaling: float) -> list[float
     return [diameter**2] + [math.exp(start + k * step) for k in range(n)] + [blur**2]
 
 
+def schedule_for(x: Tensor, y: Tensor, blur: float, scaling: float, diameter: float | None) -> list[float]:
+    """:func:`epsilon_schedule` for the points ``x`` and ``y``: from ``diameter`` (measured by
+    :func:`max_diameter` when None) down to ``blur``."""
+    if diameter is None:
+        diameter = max_diameter(x.detach(), y.detach())
+    return epsilon_schedule(max(diameter, blur), blur, scaling)
+
+
 def softmin(eps: float, cost: Tensor, h: Tensor) -> Tensor:
     r"""Soft c-transform :math:`f_i = -\varepsilon \log \sum_j \exp(h_j - C_{ij}/\varepsilon)` along the last axis."""
     return -eps * torch.logsumexp(h.unsqueeze(-2) - cost / eps, dim=-1)
@@ -229,10 +237,8 @@ def informative_sinkhorn_divergence(
         diameter: upper bound on distances, the first blur of eps-scaling; None measures it.
         extra_iterations: Sinkhorn iterations added at the final eps, to tighten the plan's marginals.
     """
-    if diameter is None:
-        diameter = max_diameter(x.detach(), y.detach())
     eps = blur**2
-    eps_list = epsilon_schedule(max(diameter, blur), blur, scaling)
+    eps_list = schedule_for(x, y, blur, scaling, diameter)
 
     cost_xy = squared_euclidean_cost(x, y.detach())
     cost_yx = squared_euclidean_cost(y, x.detach())
@@ -256,9 +262,7 @@ def entropic_ot_value(x: Tensor, y: Tensor, blur: float = 0.3, scaling: float = 
     (7) with the plain cost, of each problem along the leading axes of ``x`` ``(..., N, D)`` and ``y``
     ``(..., M, D)``. Only the cross problem is solved (half the work of the divergence's solve); blur, scaling
     and diameter as for :func:`informative_sinkhorn_divergence`."""
-    if diameter is None:
-        diameter = max_diameter(x.detach(), y.detach())
-    eps_list = epsilon_schedule(max(diameter, blur), blur, scaling)
+    eps_list = schedule_for(x, y, blur, scaling, diameter)
     potentials = sinkhorn_potentials(squared_euclidean_cost(x, y.detach()), squared_euclidean_cost(y, x.detach()),
                                      None, None, eps_list)
     return potentials.f.mean(-1) + potentials.g.mean(-1)
@@ -287,8 +291,6 @@ def minibatch_energy_distance(
     if x.shape != y.shape or x.shape[0] % 2:
         raise ValueError(f"the energy distance splits each sample in halves: x {tuple(x.shape)} and y "
                          f"{tuple(y.shape)} must have the same even number of points")
-    if diameter is None:
-        diameter = max_diameter(x.detach(), y.detach())
     x1, x2 = x.chunk(2)
     y1, y2 = y.chunk(2)
     sources = torch.stack([x1, x1, x2, x2, x1, y1])

@@ -206,6 +206,7 @@ def one_iteration_keeping_gradients(*overrides):
     reference.latent_rng.manual_seed(7)
     return model, reference, real, logged
 
+
 def test_simultaneous_updates_give_the_critic_the_negated_gradient_of_the_divergence_g_descends():
     """One solve serves the three networks: the critic's gradient is minus that of the divergence on
     detached samples (what the alternating critic update ascends), the generator's that of the same
